@@ -1,0 +1,71 @@
+"""2-D convolution (cross-correlation, as PyTorch computes it), through im2col.
+
+Shapes: x (N, C, H, W), W (O, C, kh, kw), b (O,), y (N, O, Ho, Wo) with
+Ho = ⌊(H + 2·ph − kh) / sh⌋ + 1 (likewise Wo).
+
+Forward:   y[n, o, p, q] = b[o] + Σ_{c,i,j} W[o, c, i, j] · xp[n, c, sh·p + i, sw·q + j]
+           (xp = x zero-padded). With cols = im2col(xp) of shape (C·kh·kw, Ho·Wo·N):
+           Y = W₂ @ cols + b,   W₂ = W reshaped (O, C·kh·kw),   Y (O, Ho·Wo·N).
+Backward, with G = ∂L/∂y laid out as Y:
+           ∂L/∂W₂ = G @ colsᵀ           (a correlation of the input with the upstream gradient)
+           ∂L/∂b  = Σ over columns of G
+           ∂L/∂cols = W₂ᵀ @ G,  ∂L/∂x = crop(col2im(∂L/∂cols))
+           (col2im scatters each window back; this is the full convolution of the
+           stride-dilated G with the flipped kernel).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from handgrad.nn import init
+from handgrad.nn.kernels import chwn, col2im, im2col, nchw, output_size, pad, pair
+from handgrad.nn.linear import check_input
+from handgrad.nn.module import Module, Parameter
+
+
+class Conv2d(Module):
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
+                 bias: bool = True, dtype=np.float32, rng=None):
+        super().__init__()
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.kernel_size = pair(kernel_size, "kernel_size", 1)
+        self.stride = pair(stride, "stride", 1)
+        self.padding = pair(padding, "padding", 0)
+        self.weight = Parameter(np.empty((out_channels, in_channels, *self.kernel_size), dtype=dtype))
+        self.bias = Parameter(np.empty(out_channels, dtype=dtype)) if bias else None
+        init.default_(self.weight, self.bias, rng)
+
+    def output_shape(self, h: int, w: int) -> tuple[int, int]:
+        (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
+        return output_size(h, kh, sh, ph), output_size(w, kw, sw, pw)
+
+    def forward(self, x):
+        x = check_input(self, x, 4, self.in_channels)
+        n, _, h, w = x.shape
+        ho, wo = self.output_shape(h, w)
+        if ho < 1 or wo < 1:
+            raise ValueError(f"Conv2d: input {h}x{w} is smaller than the kernel {self.kernel_size} with padding {self.padding}")
+        xp = pad(chwn(x), *self.padding)
+        cols = im2col(xp, self.kernel_size, self.stride, (ho, wo))
+        y = self.weight.data.reshape(self.out_channels, -1) @ cols
+        if self.bias is not None:
+            y += self.bias.data[:, None]
+        self._save(cols, xp.shape, (h, w))
+        return nchw(y.reshape(self.out_channels, ho, wo, n))
+
+    def backward(self, grad_out):
+        cols, padded_shape, (h, w) = self._take()
+        _, _, ho, wo = grad_out.shape
+        g = chwn(grad_out).reshape(self.out_channels, -1)
+        weight = self.weight.data.reshape(self.out_channels, -1)
+        self.weight.accumulate((g @ cols.T).reshape(self.weight.shape))
+        if self.bias is not None:
+            self.bias.accumulate(g.sum(axis=1))
+        dxp = col2im(weight.T @ g, padded_shape, self.kernel_size, self.stride, (ho, wo))
+        ph, pw = self.padding
+        return nchw(dxp[:, ph : ph + h, pw : pw + w, :])
+
+    def extra_repr(self) -> str:
+        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+                f"stride={self.stride}, padding={self.padding}, bias={self.bias is not None}")

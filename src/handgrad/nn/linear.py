@@ -1,0 +1,54 @@
+"""Linear (fully connected) layer.
+
+Forward, with x (N, in), W (out, in), b (out,):   y = x Wᵀ + b          (N, out)
+Backward, with g = ∂L/∂y (N, out):
+    ∂L/∂W = gᵀ x   (out, in)     ∂L/∂b = Σₙ g   (out,)     ∂L/∂x = g W   (N, in)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from handgrad.nn import init
+from handgrad.nn.module import Module, Parameter
+
+
+def check_input(layer: Module, x, ndim: int, channels: int, axis: int = 1) -> np.ndarray:
+    """Refuse inputs of the wrong rank, width or dtype with a message naming the layer."""
+    x = np.asarray(x)
+    name = type(layer).__name__
+    if x.ndim != ndim:
+        raise ValueError(f"{name}: expected a {ndim}-D input, got shape {x.shape}")
+    if x.shape[axis] != channels:
+        raise ValueError(f"{name}: expected {channels} features/channels on axis {axis}, got shape {x.shape}")
+    if x.dtype != layer.weight.dtype:
+        raise TypeError(f"{name}: input dtype {x.dtype} does not match weight dtype {layer.weight.dtype} "
+                        f"(cast the input, or the model with .to(dtype))")
+    return x
+
+
+class Linear(Module):
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype=np.float32, rng=None):
+        super().__init__()
+        self.in_features, self.out_features = in_features, out_features
+        self.weight = Parameter(np.empty((out_features, in_features), dtype=dtype))
+        self.bias = Parameter(np.empty(out_features, dtype=dtype)) if bias else None
+        init.default_(self.weight, self.bias, rng)
+
+    def forward(self, x):
+        x = check_input(self, x, 2, self.in_features)
+        self._save(x)
+        y = x @ self.weight.data.T
+        if self.bias is not None:
+            y += self.bias.data
+        return y
+
+    def backward(self, grad_out):
+        (x,) = self._take()
+        self.weight.accumulate(grad_out.T @ x)
+        if self.bias is not None:
+            self.bias.accumulate(grad_out.sum(axis=0))
+        return grad_out @ self.weight.data
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
