@@ -1,0 +1,169 @@
+"""The Optimizer base class: parameter groups, per-parameter state, state dicts.
+
+An optimizer holds `param_groups`, a list of dicts, each with a `"params"` list
+of `Parameter`s and the hyper-parameters that apply to them (`"lr"`, ...), and
+`state`, a dict from `Parameter` to that parameter's running statistics.
+Subclasses define `_update(param, grad, state, group)`, the in-place step of a
+single parameter; `step()` calls it for every parameter whose `.grad` is set.
+
+`state_dict()` follows PyTorch's layout, with parameters replaced by their
+position across all groups:
+
+    {"state": {0: {"step": 3, "exp_avg": ndarray, ...}, ...},
+     "param_groups": [{"lr": 0.001, ..., "params": [0, 1, 2]}, ...]}
+
+Its values are ndarrays, ints, floats, bools and tuples only, so the arrays go
+to safetensors and the rest to JSON with no conversion.
+"""
+
+from __future__ import annotations
+
+import copy
+from itertools import chain
+
+import numpy as np
+
+from handgrad.nn.module import Parameter
+
+
+class Optimizer:
+    """Base class of every optimizer: `Optimizer(params, defaults)`.
+
+    `params` is an iterable of `Parameter`s, or of dicts each holding a
+    `"params"` iterable and hyper-parameters that override `defaults` for it.
+    """
+
+    def __init__(self, params, defaults: dict):
+        if isinstance(params, Parameter):
+            raise TypeError("params must be an iterable of Parameters or dicts, not a single Parameter")
+        self.defaults = defaults
+        self.state: dict[Parameter, dict] = {}
+        self.param_groups: list[dict] = []
+        groups = list(params)
+        if not groups:
+            raise ValueError("optimizer got an empty parameter list")
+        if not isinstance(groups[0], dict):
+            groups = [{"params": groups}]
+        for group in groups:
+            self.add_param_group(group)
+
+    def add_param_group(self, param_group: dict) -> None:
+        """Append a group; hyper-parameters it leaves out take the defaults."""
+        if not isinstance(param_group, dict):
+            raise TypeError(f"param_group must be a dict, not {type(param_group).__name__}")
+        params = param_group["params"]
+        if isinstance(params, set):
+            raise TypeError("a param group's params must be an ordered collection, not a set")
+        params = [params] if isinstance(params, Parameter) else list(params)
+        for param in params:
+            if not isinstance(param, Parameter):
+                raise TypeError(f"optimizer can only optimize Parameters, but one of the params is {type(param).__name__}")
+        group = {**self.defaults, **param_group, "params": params}
+        seen = {id(p) for g in self.param_groups for p in g["params"]}
+        if len({id(p) for p in params}) != len(params) or seen & {id(p) for p in params}:
+            raise ValueError("some parameters appear more than once in the optimizer's param groups")
+        self.param_groups.append(group)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Reset every parameter's `.grad` to None (default) or fill it with zeros in place."""
+        for group in self.param_groups:
+            for param in group["params"]:
+                if param.grad is not None:
+                    if set_to_none:
+                        param.grad = None
+                    else:
+                        param.grad.fill(0)
+
+    def step(self, closure=None):
+        """Update every parameter that has a gradient; return `closure()` if given."""
+        loss = None if closure is None else closure()
+        for group in self.param_groups:
+            for param in group["params"]:
+                if param.grad is not None:
+                    self._update(param, param.grad, self.state.setdefault(param, {}), group)
+        return loss
+
+    def _update(self, param: Parameter, grad: np.ndarray, state: dict, group: dict) -> None:
+        raise NotImplementedError(f"{type(self).__name__} does not define _update()")
+
+    # -- checkpoints ------------------------------------------------------------
+    def state_dict(self) -> dict:
+        """A copy of the optimizer's state, parameters replaced by their indices."""
+        index = {id(p): i for i, p in enumerate(chain.from_iterable(g["params"] for g in self.param_groups))}
+        groups = []
+        for group in self.param_groups:
+            packed = copy.deepcopy({k: v for k, v in group.items() if k != "params"})
+            packed["params"] = [index[id(p)] for p in group["params"]]
+            groups.append(packed)
+        state = {
+            index[id(p)]: {k: _copy(v) for k, v in s.items()}
+            for p, s in self.state.items()
+            if s and id(p) in index
+        }
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        """Restore a `state_dict()`: hyper-parameters and copies of the state arrays.
+
+        Arrays are cast to their parameter's dtype; keys of `"state"` may be ints
+        or their strings (as JSON writes them).
+        """
+        saved_groups = state_dict["param_groups"]
+        if len(saved_groups) != len(self.param_groups):
+            raise ValueError(
+                f"loaded state dict has {len(saved_groups)} parameter groups, "
+                f"the optimizer has {len(self.param_groups)}"
+            )
+        for i, (group, saved) in enumerate(zip(self.param_groups, saved_groups)):
+            if len(group["params"]) != len(saved["params"]):
+                raise ValueError(
+                    f"loaded state dict's parameter group {i} has {len(saved['params'])} parameters, "
+                    f"the optimizer's has {len(group['params'])}"
+                )
+        params = {
+            saved_id: param
+            for group, saved in zip(self.param_groups, saved_groups)
+            for saved_id, param in zip(saved["params"], group["params"])
+        }
+        state = {}
+        for key, values in state_dict["state"].items():
+            if int(key) not in params:
+                raise ValueError(f"loaded state dict has state for parameter {key}, which no param group lists")
+            param = params[int(key)]
+            state[param] = {name: _copy_into(value, param, name, key) for name, value in values.items()}
+        self.state = state
+        self.param_groups = [
+            {**copy.deepcopy({k: v for k, v in saved.items() if k != "params"}), "params": group["params"]}
+            for group, saved in zip(self.param_groups, saved_groups)
+        ]
+
+
+def _copy(value):
+    return value.copy() if isinstance(value, np.ndarray) else value
+
+
+def _copy_into(value, param: Parameter, name: str, key) -> object:
+    """A copy of a saved state value, arrays cast to the parameter's dtype and checked for shape."""
+    if not isinstance(value, np.ndarray):
+        return value
+    if value.shape != param.shape:
+        raise ValueError(
+            f"loaded state {name!r} of parameter {key} has shape {value.shape}, the parameter has {param.shape}"
+        )
+    return np.array(value, dtype=param.dtype, copy=True)
+
+
+def lerp_(start: np.ndarray, end: np.ndarray, weight: float, scratch: np.ndarray) -> None:
+    """`start += weight * (end - start)` in place, computed as `torch.lerp_` does.
+
+    Like PyTorch, a weight of 0.5 or more is applied as
+    `end - (end - start) * (1 - weight)`, which is exact at weight 1.
+    `scratch` is a work array of `start`'s shape and dtype.
+    """
+    np.subtract(end, start, out=scratch)
+    if abs(weight) < 0.5:
+        scratch *= weight
+        start += scratch
+    else:
+        scratch *= 1.0 - weight
+        np.subtract(end, scratch, out=start)

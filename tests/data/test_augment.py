@@ -1,0 +1,268 @@
+"""Augmentation: determinism, geometry conventions, fill, the spec parser."""
+
+import numpy as np
+import pytest
+
+from handgrad.data import (
+    Blotches,
+    Compose,
+    GaussianNoise,
+    RandomRotation,
+    RandomTranslation,
+    augment_dataset,
+    build_augmentation,
+    rotate,
+    translate,
+)
+
+TRANSFORMS = [
+    RandomRotation(20),
+    RandomTranslation(3),
+    GaussianNoise(0.1),
+    Blotches(count=2, size=(2, 5)),
+    Compose([RandomRotation(10, fill=-0.5), RandomTranslation(1, fill=-0.5), GaussianNoise(0.05)]),
+]
+
+
+def images(n=8, c=1, h=28, w=28, dtype=np.float32, seed=0):
+    return np.random.default_rng(seed).random((n, c, h, w)).astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("transform", TRANSFORMS, ids=repr)
+def test_shape_dtype_determinism_and_input_untouched(transform, dtype):
+    x = images(dtype=dtype)
+    before = x.copy()
+    a = transform(x, np.random.default_rng(1))
+    b = transform(x, np.random.default_rng(1))
+    c = transform(x, np.random.default_rng(2))
+    assert a.shape == x.shape and a.dtype == dtype
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+    assert not np.array_equal(a, x)
+    np.testing.assert_array_equal(x, before)
+
+
+@pytest.mark.parametrize("transform", TRANSFORMS, ids=repr)
+def test_several_channels(transform):
+    x = images(c=3)
+    assert transform(x, np.random.default_rng(0)).shape == x.shape
+
+
+def test_rotation_by_zero_is_identity():
+    x = images()
+    np.testing.assert_array_equal(rotate(x, 0.0), x)
+    np.testing.assert_array_equal(RandomRotation(0)(x, np.random.default_rng(0)), x)
+
+
+@pytest.mark.parametrize("angle, k", [(90, 1), (-90, -1), (180, 2), (270, 3)])
+def test_quarter_turns_equal_rot90(angle, k):
+    x = images(n=3, h=9, w=9)
+    expected = np.rot90(x, k, axes=(2, 3))
+    out = RandomRotation((angle, angle))(x, np.random.default_rng(0))
+    np.testing.assert_allclose(out[:, :, 1:-1, 1:-1], expected[:, :, 1:-1, 1:-1], atol=1e-6)
+    np.testing.assert_allclose(out, expected, atol=1e-5)
+
+
+def test_positive_angle_is_counter_clockwise_as_displayed():
+    x = np.zeros((1, 1, 11, 11), np.float32)
+    x[0, 0, 5, 9] = 1.0  # right of the centre
+    out = rotate(x, 90)
+    assert out[0, 0, 1, 5] == pytest.approx(1.0)  # now above it
+
+
+def test_rotation_per_image_angles_and_fill():
+    x = np.ones((2, 1, 15, 15))
+    out = rotate(x, np.array([0.0, 45.0]), fill=-1.0)
+    np.testing.assert_array_equal(out[0], x[0])
+    assert out[1, 0, 0, 0] == pytest.approx(-1.0)  # a corner uncovered by the turn
+    assert out[1, 0, 7, 7] == pytest.approx(1.0)  # the centre stays
+    assert np.all((out[1] >= -1 - 1e-12) & (out[1] <= 1 + 1e-12))
+
+
+def test_rotation_interpolates_bilinearly():
+    x = np.zeros((1, 1, 3, 3))
+    x[0, 0, 1, 2] = 1.0
+    out = rotate(x, 45)  # the pixel now lies between grid points, spread over neighbours
+    assert 0 < out.max() < 1
+    assert out.sum() == pytest.approx(1.0, abs=0.3)
+
+
+def test_translate_moves_a_bright_pixel_by_the_shift():
+    x = np.zeros((3, 1, 9, 9), np.float32)
+    x[:, 0, 4, 4] = 1.0
+    shifts = np.array([[2, -3], [0, 0], [-4, 4]])
+    out = translate(x, shifts, fill=0.0)
+    for n, (down, right) in enumerate(shifts):
+        expected = np.zeros((9, 9), np.float32)
+        expected[4 + down, 4 + right] = 1.0
+        np.testing.assert_array_equal(out[n, 0], expected)
+
+
+def test_translate_fills_uncovered_pixels():
+    x = np.ones((1, 2, 5, 5))
+    out = translate(x, np.array([1, -2]), fill=-3.0)
+    assert np.all(out[:, :, 0, :] == -3.0) and np.all(out[:, :, :, -2:] == -3.0)
+    assert np.all(out[:, :, 1:, :-2] == 1.0)
+
+
+def test_random_translation_draws_every_shift_in_range():
+    pixels = 2
+    x = np.zeros((3000, 1, 7, 7), np.float32)
+    x[:, 0, 3, 3] = 5.0
+    out = RandomTranslation(pixels, fill=-1.0)(x, np.random.default_rng(0))
+    rows, cols = np.unravel_index(out.reshape(len(x), -1).argmax(axis=1), (7, 7))
+    moves = set(zip(rows - 3, cols - 3))
+    expected = {(dy, dx) for dy in range(-2, 3) for dx in range(-2, 3)}
+    assert moves == expected
+    assert np.all(out.max(axis=(1, 2, 3)) == 5.0)
+    assert np.all(np.sort(out.reshape(len(x), -1), axis=1)[:, :-1] != 5.0)
+
+
+def test_noise_has_the_requested_std():
+    x = np.zeros((500, 1, 28, 28), np.float32)
+    out = GaussianNoise(0.1)(x, np.random.default_rng(0))
+    assert out.std() == pytest.approx(0.1, rel=0.01)
+    assert abs(out.mean()) < 1e-3
+
+
+def test_noise_of_zero_std_is_identity():
+    x = images()
+    np.testing.assert_array_equal(GaussianNoise(0.0)(x, np.random.default_rng(0)), x)
+
+
+def test_one_blotch_is_a_rectangle_set_to_fill():
+    x = np.full((200, 1, 12, 12), 5.0)
+    out = Blotches(count=1, size=(2, 4), fill=-1.0)(x, np.random.default_rng(0))
+    assert set(np.unique(out)) == {-1.0, 5.0}
+    for image in out[:, 0]:
+        rows, cols = np.nonzero(image == -1.0)
+        height, width = np.ptp(rows) + 1, np.ptp(cols) + 1
+        assert 2 <= height <= 4 and 2 <= width <= 4
+        assert len(rows) == height * width  # a full rectangle
+
+
+def test_blotches_fixed_size_and_count_zero():
+    x = np.full((50, 1, 10, 10), 1.0, np.float32)
+    out = Blotches(count=1, size=3, fill=0.0)(x, np.random.default_rng(0))
+    assert np.all((out == 0).sum(axis=(1, 2, 3)) == 9)
+    np.testing.assert_array_equal(Blotches(count=0)(x, np.random.default_rng(0)), x)
+
+
+def test_blotch_larger_than_image_is_capped():
+    x = np.ones((4, 1, 5, 5))
+    out = Blotches(count=1, size=9, fill=0.0)(x, np.random.default_rng(0))
+    assert np.all(out == 0.0)
+
+
+def test_compose_applies_in_order_with_one_generator():
+    x = images()
+    first, second = RandomRotation(15), GaussianNoise(0.2)
+    composed = Compose([first, second])(x, np.random.default_rng(3))
+    rng = np.random.default_rng(3)
+    np.testing.assert_array_equal(composed, second(first(x, rng), rng))
+    np.testing.assert_array_equal(Compose([])(x, np.random.default_rng(0)), x)
+
+
+def test_augment_dataset_appends_augmented_copies():
+    x = images(n=10)
+    labels = np.arange(10)
+    out, out_labels = augment_dataset(
+        x, labels, GaussianNoise(0.1), copies=3, rng=np.random.default_rng(0), chunk_size=4
+    )
+    assert out.shape == (30, 1, 28, 28) and out.dtype == x.dtype
+    np.testing.assert_array_equal(out[:10], x)
+    np.testing.assert_array_equal(out_labels, np.tile(labels, 3))
+    assert not np.array_equal(out[10:20], x) and not np.array_equal(out[10:20], out[20:])
+    np.testing.assert_allclose(out[10:20], x, atol=1.0)
+    again, _ = augment_dataset(
+        x, labels, GaussianNoise(0.1), copies=3, rng=np.random.default_rng(0), chunk_size=4
+    )
+    np.testing.assert_array_equal(out, again)
+
+
+def test_augment_dataset_one_copy_and_errors():
+    x = images(n=4)
+    out, _ = augment_dataset(x, np.zeros(4), GaussianNoise(1.0), copies=1)
+    np.testing.assert_array_equal(out, x)
+    with pytest.raises(ValueError, match="copies"):
+        augment_dataset(x, np.zeros(4), GaussianNoise(1.0), copies=0)
+    with pytest.raises(ValueError, match="differ in length"):
+        augment_dataset(x, np.zeros(3), GaussianNoise(1.0))
+
+
+def test_transforms_refuse_bad_input():
+    with pytest.raises(ValueError, match=r"\(N, C, H, W\)"):
+        GaussianNoise(0.1)(np.zeros((2, 28, 28), np.float32), np.random.default_rng(0))
+    with pytest.raises(TypeError, match="float"):
+        RandomRotation(5)(np.zeros((2, 1, 4, 4), np.uint8), np.random.default_rng(0))
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: RandomRotation(-5),
+        lambda: RandomRotation((10, 5)),
+        lambda: RandomRotation(float("nan")),
+        lambda: RandomTranslation(-1),
+        lambda: RandomTranslation(1.5),
+        lambda: GaussianNoise(-0.1),
+        lambda: Blotches(count=-1),
+        lambda: Blotches(size=0),
+        lambda: Blotches(size=(5, 2)),
+    ],
+)
+def test_bad_parameters(make):
+    with pytest.raises(ValueError):
+        make()
+
+
+def test_build_augmentation_full_spec_in_canonical_order():
+    aug = build_augmentation("noise=0.1, blotches=3,translate=2,rotate=15", fill=-0.42)
+    assert aug == Compose(
+        (
+            RandomRotation(15.0, fill=-0.42),
+            RandomTranslation(2, fill=-0.42),
+            Blotches(count=3, fill=-0.42),
+            GaussianNoise(0.1),
+        )
+    )
+
+
+def test_build_augmentation_accepts_a_list_and_empty_specs():
+    assert build_augmentation(["rotate=10", "noise=0.05"]) == build_augmentation(
+        "rotate=10,noise=0.05"
+    )
+    for empty in [None, "", "none", "None", []]:
+        assert build_augmentation(empty) == Compose(())
+
+
+def test_built_augmentation_runs():
+    aug = build_augmentation("rotate=15,translate=2,noise=0.1,blotches=3")
+    x = images()
+    assert aug(x, np.random.default_rng(0)).shape == x.shape
+
+
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ("flip=1", "unknown augmentation 'flip'; valid names: rotate, translate, blotches, noise"),
+        ("rotate", "expected name=value"),
+        ("rotate=", "expected name=value"),
+        ("rotate=abc", "augmentation 'rotate=abc': bad value 'abc'"),
+        ("rotate=-5", "bad value '-5'"),
+        ("rotate=nan", "bad value 'nan'"),
+        ("translate=2.5", "bad value '2.5'"),
+        ("noise=-1", "bad value '-1'"),
+        ("blotches=x", "bad value 'x'"),
+        ("rotate=5,rotate=10", "'rotate' is given more than once"),
+    ],
+)
+def test_build_augmentation_errors(spec, message):
+    with pytest.raises(ValueError) as info:
+        build_augmentation(spec)
+    assert message in str(info.value)
+
+
+def test_compose_of_list_equals_compose_of_tuple():
+    assert Compose([GaussianNoise(0.1)]) == Compose((GaussianNoise(0.1),))

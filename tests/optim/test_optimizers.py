@@ -1,0 +1,281 @@
+"""handgrad.optim against torch.optim: trajectories, state dicts, argument checks."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from handgrad import optim
+from handgrad.nn.module import Parameter
+
+SHAPES = [(8, 5), (8,), (3, 8)]
+STEPS = 10
+
+CASES = [
+    ("SGD", dict(lr=0.1)),
+    ("SGD", dict(lr=0.1, momentum=0.9)),
+    ("SGD", dict(lr=0.1, momentum=0.9, dampening=0.5, weight_decay=0.01)),
+    ("SGD", dict(lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.1)),
+    ("Adam", dict()),
+    ("Adam", dict(lr=1e-2, weight_decay=0.1)),
+    ("Adam", dict(lr=1e-2, betas=(0.3, 0.9), eps=1e-6)),  # lerp weight >= 0.5
+    ("AdamW", dict()),
+    ("AdamW", dict(lr=1e-2, weight_decay=0.1)),
+    ("Adagrad", dict()),
+    ("Adagrad", dict(lr=0.1, lr_decay=0.01, weight_decay=0.1, initial_accumulator_value=0.5)),
+    ("RMSprop", dict()),
+    ("RMSprop", dict(momentum=0.9, weight_decay=0.1)),
+    ("RMSprop", dict(centered=True, alpha=0.9)),
+    ("RMSprop", dict(centered=True, momentum=0.5, alpha=0.4, eps=1e-6)),  # lerp weight >= 0.5
+]
+CASE_IDS = [f"{name}-{kwargs}" for name, kwargs in CASES]
+TOLERANCE = {np.float32: dict(rtol=1e-5, atol=1e-6), np.float64: dict(rtol=1e-10, atol=1e-12)}
+
+
+def make_params(dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    return [Parameter(rng.standard_normal(shape).astype(dtype)) for shape in SHAPES]
+
+
+def gradient_sequence(dtype, steps=STEPS, seed=1):
+    """Random gradients per step; parameter 1 has none on steps 3 and 4 (it must be skipped)."""
+    rng = np.random.default_rng(seed)
+    return [
+        [None if (i == 1 and step in (3, 4)) else rng.standard_normal(shape).astype(dtype) for i, shape in enumerate(SHAPES)]
+        for step in range(steps)
+    ]
+
+
+def run(opt, params, grads):
+    for step_grads in grads:
+        opt.zero_grad()
+        for param, grad in zip(params, step_grads):
+            if grad is not None:
+                param.accumulate(grad)
+        opt.step()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name,kwargs", CASES, ids=CASE_IDS)
+def test_trajectory_matches_torch(name, kwargs, dtype):
+    params = make_params(dtype)
+    tparams = [torch.tensor(p.data.copy(), requires_grad=True) for p in params]
+    opt = getattr(optim, name)(params, **kwargs)
+    topt = getattr(torch.optim, name)(tparams, foreach=False, **kwargs)
+    for step_grads in gradient_sequence(dtype):
+        opt.zero_grad()
+        topt.zero_grad()
+        for param, tparam, grad in zip(params, tparams, step_grads):
+            if grad is not None:
+                param.accumulate(grad)
+                tparam.grad = torch.tensor(grad.copy())
+        opt.step()
+        topt.step()
+        for param, tparam in zip(params, tparams):
+            assert param.data.dtype == dtype
+            np.testing.assert_allclose(param.data, tparam.detach().numpy(), **TOLERANCE[dtype])
+
+
+@pytest.mark.parametrize("name,kwargs", CASES, ids=CASE_IDS)
+def test_state_dict_layout_matches_torch(name, kwargs):
+    params = make_params(np.float64)
+    tparams = [torch.tensor(p.data.copy(), requires_grad=True) for p in params]
+    opt = getattr(optim, name)(params, **kwargs)
+    topt = getattr(torch.optim, name)(tparams, foreach=False, **kwargs)
+    grads = gradient_sequence(np.float64, steps=3)
+    run(opt, params, grads)
+    for step_grads in grads:
+        for tparam, grad in zip(tparams, step_grads):
+            tparam.grad = None if grad is None else torch.tensor(grad)
+        topt.step()
+
+    ours, theirs = opt.state_dict(), topt.state_dict()
+    assert [g["params"] for g in ours["param_groups"]] == [g["params"] for g in theirs["param_groups"]]
+    for group, tgroup in zip(ours["param_groups"], theirs["param_groups"]):
+        assert {k: v for k, v in tgroup.items() if k in group} == group
+    assert ours["state"].keys() == theirs["state"].keys()
+    for index, state in ours["state"].items():
+        tstate = theirs["state"][index]
+        assert state.keys() == tstate.keys()
+        for key, value in state.items():
+            if key == "step":
+                assert isinstance(value, int) and value == float(tstate[key])
+            else:
+                np.testing.assert_allclose(value, tstate[key].numpy(), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("name,kwargs", CASES, ids=CASE_IDS)
+def test_float32_stays_float32(name, kwargs):
+    params = make_params(np.float32)
+    opt = getattr(optim, name)(params, **kwargs)
+    run(opt, params, gradient_sequence(np.float32, steps=3))
+    assert all(p.data.dtype == np.float32 for p in params)
+    for state in opt.state.values():
+        for key, value in state.items():
+            assert isinstance(value, int) if key == "step" else value.dtype == np.float32
+
+
+def test_numpy_float64_hyperparameters_do_not_upcast():
+    params = make_params(np.float32)
+    opt = optim.Adam(params, lr=np.float64(1e-2), betas=(np.float64(0.9), np.float64(0.99)), weight_decay=np.float64(0.1))
+    run(opt, params, gradient_sequence(np.float32, steps=2))
+    assert all(p.data.dtype == np.float32 for p in params)
+
+
+@pytest.mark.parametrize("name,kwargs", CASES, ids=CASE_IDS)
+def test_state_dict_round_trip_resumes_bit_exactly(name, kwargs):
+    grads = gradient_sequence(np.float32, steps=6)
+    straight = make_params(np.float32)
+    run(getattr(optim, name)(straight, **kwargs), straight, grads)
+
+    params = make_params(np.float32)
+    opt = getattr(optim, name)(params, **kwargs)
+    run(opt, params, grads[:3])
+    saved = opt.state_dict()
+    resumed = [Parameter(p.data.copy()) for p in params]
+    run(opt, params, grads[3:])  # the saved state must not move with the optimizer
+    new_opt = getattr(optim, name)(resumed)  # default hyper-parameters: the state dict restores them
+    new_opt.load_state_dict(saved)
+    run(new_opt, resumed, grads[3:])
+    for param, resumed_param, reference in zip(params, resumed, straight):
+        np.testing.assert_array_equal(param.data, reference.data)
+        np.testing.assert_array_equal(resumed_param.data, reference.data)
+
+
+def test_state_dict_is_a_copy_and_load_copies_in():
+    params = make_params(np.float64)
+    opt = optim.SGD(params, lr=0.1, momentum=0.9)
+    run(opt, params, gradient_sequence(np.float64, steps=2))
+    saved = opt.state_dict()
+    buffer = saved["state"][0]["momentum_buffer"]
+    assert buffer is not opt.state[params[0]]["momentum_buffer"]
+    new_opt = optim.SGD(make_params(np.float64), lr=0.1, momentum=0.9)
+    new_opt.load_state_dict(saved)
+    loaded = new_opt.state[new_opt.param_groups[0]["params"][0]]["momentum_buffer"]
+    assert loaded is not buffer
+    np.testing.assert_array_equal(loaded, buffer)
+
+
+def test_state_dict_survives_safetensors_and_json():
+    from safetensors.numpy import load, save
+
+    params = make_params(np.float32)
+    opt = optim.Adam(params, lr=1e-2)
+    run(opt, params, gradient_sequence(np.float32, steps=3))
+    saved = opt.state_dict()
+    arrays = {f"{i}.{k}": v for i, s in saved["state"].items() for k, v in s.items() if isinstance(v, np.ndarray)}
+    meta = {
+        "param_groups": saved["param_groups"],
+        "steps": {i: s["step"] for i, s in saved["state"].items()},
+    }
+    arrays, meta = load(save(arrays)), json.loads(json.dumps(meta))
+    state = {i: {"step": step} for i, step in meta["steps"].items()}  # keys are now strings
+    for name, value in arrays.items():
+        index, key = name.split(".")
+        state[index][key] = value
+
+    new_params = [Parameter(p.data.copy()) for p in params]
+    new_opt = optim.Adam(new_params)
+    new_opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+    assert new_opt.param_groups[0]["lr"] == 1e-2
+    grads = gradient_sequence(np.float32, steps=2, seed=7)
+    run(opt, params, grads)
+    run(new_opt, new_params, grads)
+    for param, reference in zip(new_params, params):
+        np.testing.assert_array_equal(param.data, reference.data)
+
+
+def test_param_groups_match_torch():
+    params = make_params(np.float64)
+    tparams = [torch.tensor(p.data.copy(), requires_grad=True) for p in params]
+    opt = optim.SGD([{"params": params[:2]}, {"params": params[2:], "lr": 0.5}], lr=0.1, momentum=0.9)
+    topt = torch.optim.SGD([{"params": tparams[:2]}, {"params": tparams[2:], "lr": 0.5}], lr=0.1, momentum=0.9)
+    assert [g["lr"] for g in opt.param_groups] == [0.1, 0.5]
+    for step_grads in gradient_sequence(np.float64):
+        for param, tparam, grad in zip(params, tparams, step_grads):
+            param.grad = None if grad is None else grad.copy()
+            tparam.grad = None if grad is None else torch.tensor(grad)
+        opt.step()
+        topt.step()
+    for param, tparam in zip(params, tparams):
+        np.testing.assert_allclose(param.data, tparam.detach().numpy(), rtol=1e-10, atol=1e-12)
+    assert opt.state_dict()["param_groups"][1]["params"] == [2]
+
+
+def test_zero_grad():
+    params = make_params(np.float32)
+    opt = optim.SGD(params, lr=0.1)
+    for p in params:
+        p.accumulate(np.ones(p.shape, np.float32))
+    grad = params[0].grad
+    opt.zero_grad(set_to_none=False)
+    assert params[0].grad is grad and not grad.any()
+    opt.zero_grad()
+    assert all(p.grad is None for p in params)
+
+
+def test_step_returns_closure_loss():
+    params = make_params(np.float32)
+    assert optim.SGD(params, lr=0.1).step(lambda: 1.5) == 1.5
+
+
+def test_default_learning_rates_are_torch_defaults():
+    for name in ("SGD", "Adam", "AdamW", "Adagrad", "RMSprop"):
+        ours = getattr(optim, name)(make_params(np.float32)).defaults
+        theirs = getattr(torch.optim, name)([torch.zeros(1, requires_grad=True)]).defaults
+        assert {k: v for k, v in theirs.items() if k in ours} == ours, name
+
+
+@pytest.mark.parametrize(
+    "name,kwargs,message",
+    [
+        ("SGD", dict(lr=-1.0), "Invalid learning rate: -1.0"),
+        ("SGD", dict(momentum=-0.5), "Invalid momentum value: -0.5"),
+        ("SGD", dict(weight_decay=-1e-4), "Invalid weight_decay value: -0.0001"),
+        ("SGD", dict(nesterov=True), "Nesterov momentum requires a momentum and zero dampening"),
+        ("SGD", dict(nesterov=True, momentum=0.9, dampening=0.1), "Nesterov momentum requires"),
+        ("Adam", dict(lr=-1e-3), "Invalid learning rate: -0.001"),
+        ("Adam", dict(eps=-1.0), "Invalid epsilon value: -1.0"),
+        ("Adam", dict(betas=(1.0, 0.999)), "Invalid beta parameter at index 0: 1.0"),
+        ("Adam", dict(betas=(0.9, -0.1)), "Invalid beta parameter at index 1: -0.1"),
+        ("AdamW", dict(weight_decay=-0.01), "Invalid weight_decay value: -0.01"),
+        ("Adagrad", dict(lr_decay=-1.0), "Invalid lr_decay value: -1.0"),
+        ("Adagrad", dict(initial_accumulator_value=-1.0), "Invalid initial_accumulator_value value: -1.0"),
+        ("Adagrad", dict(eps=-1.0), "Invalid epsilon value: -1.0"),
+        ("RMSprop", dict(alpha=-0.1), "Invalid alpha value: -0.1"),
+        ("RMSprop", dict(momentum=-0.1), "Invalid momentum value: -0.1"),
+    ],
+)
+def test_invalid_arguments(name, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        getattr(optim, name)(make_params(np.float32), **kwargs)
+    with pytest.raises(ValueError):  # torch agrees these are invalid
+        getattr(torch.optim, name)([torch.zeros(1, requires_grad=True)], **kwargs)
+
+
+def test_invalid_params():
+    p = make_params(np.float32)[0]
+    with pytest.raises(ValueError, match="empty parameter list"):
+        optim.SGD([])
+    with pytest.raises(TypeError, match="single Parameter"):
+        optim.SGD(p)
+    with pytest.raises(TypeError, match="only optimize Parameters"):
+        optim.SGD([p.data])
+    with pytest.raises(TypeError, match="not a set"):
+        optim.SGD([{"params": {p}}])
+    with pytest.raises(ValueError, match="more than once"):
+        optim.SGD([{"params": [p]}, {"params": [p]}])
+
+
+def test_load_state_dict_rejects_mismatches():
+    opt = optim.Adam(make_params(np.float32))
+    run(opt, opt.param_groups[0]["params"], gradient_sequence(np.float32, steps=1))
+    saved = opt.state_dict()
+    with pytest.raises(ValueError, match="parameter groups"):
+        optim.Adam([{"params": make_params(np.float32)[:1]}, {"params": make_params(np.float32)[1:]}]).load_state_dict(saved)
+    with pytest.raises(ValueError, match="has 3 parameters, the optimizer.s has 2"):
+        optim.Adam(make_params(np.float32)[:2]).load_state_dict(saved)
+    swapped = [Parameter(np.zeros(s[::-1], np.float32)) for s in SHAPES]
+    with pytest.raises(ValueError, match="shape"):
+        optim.Adam(swapped).load_state_dict(saved)
