@@ -21,7 +21,10 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 def pair(value, name: str, minimum: int) -> tuple[int, int]:
     """An int or a pair of ints, each at least `minimum`, as a pair."""
-    values = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
+    try:
+        values = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
+    except TypeError:
+        values = ()
     if len(values) != 2 or not all(isinstance(v, (int, np.integer)) for v in values):
         raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
     if any(v < minimum for v in values):
@@ -58,6 +61,15 @@ def window(xp: np.ndarray, i: int, j: int, stride: tuple[int, int], out_hw: tupl
     """The (C, Ho, Wo, N) view of the elements that kernel tap (i, j) sees in every window."""
     (sh, sw), (ho, wo) = stride, out_hw
     return xp[:, i : i + sh * (ho - 1) + 1 : sh, j : j + sw * (wo - 1) + 1 : sw, :]
+
+
+def blocks(x: np.ndarray, kernel, out_hw) -> np.ndarray:
+    """Non-overlapping windows (stride = kernel, no padding) of a (C, H, W, N) array as a
+    (C, Ho, kh, Wo, kw, N) view when x is contiguous (rows and columns past the last whole
+    window are dropped)."""
+    (kh, kw), (ho, wo) = kernel, out_hw
+    c, n = x.shape[0], x.shape[3]
+    return x[:, : ho * kh, : wo * kw, :].reshape(c, ho, kh, wo, kw, n)
 
 
 def taps(kernel: tuple[int, int]):

@@ -33,7 +33,7 @@ class Parameter:
     def accumulate(self, grad: np.ndarray) -> None:
         """Add `grad` into `.grad`, allocating it on the first call."""
         if self.grad is None:
-            self.grad = np.array(grad, dtype=self.data.dtype, copy=True)
+            self.grad = np.array(grad, dtype=self.data.dtype, order="C", copy=True)
         else:
             self.grad += grad
 
@@ -55,6 +55,10 @@ class Module:
     def __setattr__(self, name, value):
         if "_parameters" not in self.__dict__:
             raise RuntimeError(f"{type(self).__name__}: call Module.__init__() before assigning attributes")
+        if name in self._buffers and not isinstance(value, (Parameter, Module)):
+            # assigning to a buffer (also `self.buf += 1`) keeps it a buffer, as in PyTorch
+            object.__setattr__(self, name, np.asarray(value))
+            return
         for table in (self._parameters, self._buffers, self._modules):
             table.pop(name, None)
         if isinstance(value, Parameter):
@@ -212,7 +216,13 @@ class Module:
 
 
 class Sequential(Module):
-    """Modules applied in order; children are named "0", "1", ... as in PyTorch."""
+    """Modules applied in order; children are named "0", "1", ... as in PyTorch.
+
+    One rewrite makes training faster without changing a single number: a ReLU followed
+    by a MaxPool2d runs as pool-then-ReLU (max and ReLU commute, and both send each
+    window's gradient to the same element), so the ReLU touches a quarter of the data.
+    `backward` replays the order the forward pass actually used.
+    """
 
     def __init__(self, *modules: Module):
         super().__init__()
@@ -225,13 +235,32 @@ class Sequential(Module):
         setattr(self, str(len(self)), module)
         return self
 
+    def execution_order(self) -> list[Module]:
+        """The modules in the order forward runs them (ReLU, MaxPool2d pairs swapped)."""
+        from handgrad.nn.activation import ReLU
+        from handgrad.nn.pooling import MaxPool2d
+
+        modules, order = list(self._modules.values()), []
+        i = 0
+        while i < len(modules):
+            if i + 1 < len(modules) and type(modules[i]) is ReLU and type(modules[i + 1]) is MaxPool2d:
+                order += [modules[i + 1], modules[i]]
+                i += 2
+            else:
+                order.append(modules[i])
+                i += 1
+        return order
+
     def forward(self, x):
-        for module in self._modules.values():
+        order = self.execution_order()
+        for module in order:
             x = module(x)
+        self._save(order)
         return x
 
     def backward(self, grad_out):
-        for module in reversed(self._modules.values()):
+        (order,) = self._take()
+        for module in reversed(order):
             grad_out = module.backward(grad_out)
         return grad_out
 

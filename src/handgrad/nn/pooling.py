@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from handgrad.nn.kernels import chwn, nchw, output_size, pad, pair, taps, window
+from handgrad.nn.kernels import blocks, chwn, nchw, output_size, pad, pair, taps, window
 from handgrad.nn.module import Module
 
 
@@ -43,8 +43,14 @@ class _Pool2d(Module):
 
 
 class MaxPool2d(_Pool2d):
+    def _tiles(self) -> bool:
+        """True when windows tile the input (stride = kernel, no padding): the fast path."""
+        return self.stride == self.kernel_size and self.padding == (0, 0)
+
     def forward(self, x):
         x, out_hw = self._geometry(x)
+        if self._tiles():
+            return self._forward_tiled(x, out_hw)
         xp = pad(chwn(x), *self.padding, value=-np.inf)
         first, *rest = taps(self.kernel_size)
         y = window(xp, *first, self.stride, out_hw).copy()
@@ -54,18 +60,48 @@ class MaxPool2d(_Pool2d):
             larger = candidate > y  # strict: ties keep the first maximum
             np.copyto(y, candidate, where=larger)
             argmax[larger] = t
-        self._save(argmax, xp.shape, x.shape)
+        self._save("windows", argmax, xp.shape, x.shape)
+        return nchw(y)
+
+    def _forward_tiled(self, x, out_hw):
+        tiles = blocks(chwn(x), self.kernel_size, out_hw)  # (C, Ho, kh, Wo, kw, N)
+        kh, kw = self.kernel_size
+        y = tiles[:, :, 0, :, 0, :].copy()
+        for i, j in taps(self.kernel_size)[1:]:
+            np.maximum(y, tiles[:, :, i, :, j, :], out=y)
+        self._save("tiles", tiles, y, x.shape)
         return nchw(y)
 
     def backward(self, grad_out):
-        argmax, padded_shape, x_shape = self._take()
+        path, *cache = self._take()
         g = chwn(grad_out)
+        if path == "tiles":
+            return self._backward_tiled(g, *cache)
+        argmax, padded_shape, x_shape = cache
         dxp = np.zeros(padded_shape, dtype=grad_out.dtype)
         out_hw = g.shape[1:3]
         for t, (i, j) in enumerate(taps(self.kernel_size)):
             window(dxp, i, j, self.stride, out_hw)[...] += np.where(argmax == t, g, 0)
         ph, pw = self.padding
         return nchw(dxp[:, ph : ph + x_shape[2], pw : pw + x_shape[3], :])
+
+    def _backward_tiled(self, g, tiles, y, x_shape):
+        """Each tile's gradient goes to its first element equal to the maximum."""
+        n, c, h, w = x_shape
+        dx = np.empty((c, h, w, n), dtype=g.dtype)
+        if tiles.shape[1] * tiles.shape[2] != h or tiles.shape[3] * tiles.shape[4] != w:
+            dx[...] = 0  # rows/columns past the last whole tile get no gradient
+        dtiles = blocks(dx, self.kernel_size, y.shape[1:3])
+        unclaimed = None
+        for i, j in taps(self.kernel_size):
+            hit = tiles[:, :, i, :, j, :] == y
+            if unclaimed is None:
+                unclaimed = ~hit
+            else:
+                hit &= unclaimed
+                unclaimed &= ~hit
+            np.multiply(g, hit, out=dtiles[:, :, i, :, j, :])
+        return nchw(dx)
 
 
 class AvgPool2d(_Pool2d):

@@ -1,0 +1,233 @@
+"""handgrad against PyTorch on this CPU, side by side in one process.
+
+Each measurement alternates the two frameworks over several rounds and keeps the best
+round of each, so the ratio (handgrad / PyTorch; below 1 means handgrad is faster) is
+robust to a noisy, shared machine. Both train the same model from the same initial
+weights on the same batches with the user-level loop (forward, loss, backward, Adam).
+
+    python benchmarks/bench_speed.py                 # the table of reports/benchmarks.md
+    python benchmarks/bench_speed.py --quick         # fewer steps, for a quick look
+    python benchmarks/bench_speed.py --layers        # per-layer forward/backward breakdown
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import handgrad
+from handgrad import nn, optim
+from handgrad.data import dataset_stats, load_dataset, to_float
+
+from models import MODELS
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+
+
+def mnist(split: str, image_size: int = 28) -> tuple[np.ndarray, np.ndarray]:
+    images, labels = load_dataset("mnist", root=DATA, split=split)
+    x = to_float(images, *dataset_stats(load_dataset("mnist", root=DATA, split="train")[0]))
+    if image_size != 28:
+        factor = image_size // 28
+        x = np.ascontiguousarray(x.repeat(factor, axis=2).repeat(factor, axis=3))
+    return x, labels.astype(np.int64)
+
+
+def twin_models(name: str, image_size: int, seed: int = 0):
+    """The handgrad model and a PyTorch copy holding identical weights."""
+    handgrad.manual_seed(seed)
+    ours = MODELS[name](nn, image_size)
+    theirs = MODELS[name](torch.nn, image_size)
+    theirs.load_state_dict({k: torch.from_numpy(v) for k, v in ours.state_dict().items()})
+    return ours, theirs
+
+
+def handgrad_trainer(model, lr=1e-3):
+    loss_fn, opt = nn.CrossEntropyLoss(), optim.Adam(model.parameters(), lr=lr)
+
+    def step(x, y):
+        opt.zero_grad()
+        loss = loss_fn(model(x), y)
+        model.backward(loss_fn.backward())
+        opt.step()
+        return loss
+    return step
+
+
+def torch_trainer(model, lr=1e-3):
+    loss_fn, opt = torch.nn.CrossEntropyLoss(), torch.optim.Adam(model.parameters(), lr=lr)
+
+    def step(x, y):
+        opt.zero_grad()
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+    return step
+
+
+def batches(n: int, batch_size: int, seed: int, steps: int | None = None):
+    order = np.random.default_rng(seed).permutation(n)
+    starts = range(0, n, batch_size)
+    for start in list(starts)[:steps]:
+        yield order[start : start + batch_size]
+
+
+def time_epoch(step, x, y, batch_size, seed, steps, to_torch=False):
+    """Seconds for `steps` training steps (all of an epoch when steps is None)."""
+    if to_torch:
+        x, y = torch.from_numpy(x), torch.from_numpy(y)
+    start = time.perf_counter()
+    for index in batches(len(x), batch_size, seed, steps):
+        step(x[index], y[index])
+    return time.perf_counter() - start
+
+
+def accuracy_handgrad(model, x, y, batch_size=1000):
+    model.eval()
+    correct = sum(int((model(x[i : i + batch_size]).argmax(1) == y[i : i + batch_size]).sum())
+                  for i in range(0, len(x), batch_size))
+    model.train()
+    return correct / len(x)
+
+
+def accuracy_torch(model, x, y, batch_size=1000):
+    model.eval()
+    with torch.no_grad():
+        xt = torch.from_numpy(x)
+        correct = sum(int((model(xt[i : i + batch_size]).argmax(1).numpy() == y[i : i + batch_size]).sum())
+                      for i in range(0, len(x), batch_size))
+    model.train()
+    return correct / len(x)
+
+
+def best_of(rounds: int, ours, theirs) -> tuple[float, float]:
+    """Alternate the two callables `rounds` times; the best time of each."""
+    best = [float("inf"), float("inf")]
+    for _ in range(rounds):
+        best[0] = min(best[0], ours())
+        best[1] = min(best[1], theirs())
+    return best[0], best[1]
+
+
+def row(label, ours, theirs):
+    print(f"| {label:<38} | {ours:9.3f} | {theirs:9.3f} | {ours / theirs:5.2f} |", flush=True)
+
+
+def header(title):
+    print(f"\n{title}\n\n| {'measurement':<38} | handgrad s | PyTorch s | ratio |\n|{'-' * 40}|-----------:|----------:|------:|")
+
+
+def bench_training(name, batch_sizes, image_sizes, rounds, steps):
+    header(f"Training, {name}, Adam 1e-3, float32" + (f" ({steps} steps, scaled to one epoch)" if steps else " (one epoch)"))
+    results = {}
+    for image_size in image_sizes:
+        x, y = mnist("train", image_size)
+        for batch_size in batch_sizes:
+            ours, theirs = twin_models(name, image_size)
+            ours_step, theirs_step = handgrad_trainer(ours), torch_trainer(theirs)
+            n_steps = steps and max(1, steps * 64 // batch_size)
+            t_ours, t_theirs = best_of(
+                rounds,
+                lambda: time_epoch(ours_step, x, y, batch_size, 0, n_steps),
+                lambda: time_epoch(theirs_step, x, y, batch_size, 0, n_steps, to_torch=True),
+            )
+            scale = -(-len(x) // batch_size) / n_steps if n_steps else 1
+            results[(image_size, batch_size)] = (t_ours * scale, t_theirs * scale)
+            row(f"epoch, {image_size}px, batch {batch_size}", t_ours * scale, t_theirs * scale)
+    return results
+
+
+def bench_inference(name, rounds):
+    header(f"Inference, {name}, 10,000 test images, batch 1,000")
+    x, y = mnist("test")
+    ours, theirs = twin_models(name, 28)
+    ours.eval(), theirs.eval()
+
+    def run_torch():
+        with torch.no_grad():
+            start = time.perf_counter()
+            xt = torch.from_numpy(x)
+            for i in range(0, len(x), 1000):
+                theirs(xt[i : i + 1000])
+            return time.perf_counter() - start
+
+    def run_ours():
+        start = time.perf_counter()
+        for i in range(0, len(x), 1000):
+            ours(x[i : i + 1000])
+        return time.perf_counter() - start
+
+    row("inference, 10k images", *best_of(rounds, run_ours, run_torch))
+
+
+def bench_accuracy(name, epochs=2, batch_size=64, lr=1e-3):
+    header(f"Test accuracy after {epochs} epochs, {name}, batch {batch_size}, same initial weights and batches")
+    x, y = mnist("train")
+    xt, yt = mnist("test")
+    ours, theirs = twin_models(name, 28)
+    ours_step, theirs_step = handgrad_trainer(ours, lr), torch_trainer(theirs, lr)
+    t_ours = sum(time_epoch(ours_step, x, y, batch_size, epoch, None) for epoch in range(epochs))
+    t_theirs = sum(time_epoch(theirs_step, x, y, batch_size, epoch, None, to_torch=True) for epoch in range(epochs))
+    a_ours, a_theirs = accuracy_handgrad(ours, xt, yt), accuracy_torch(theirs, xt, yt)
+    row(f"{epochs} epochs, seconds", t_ours, t_theirs)
+    print(f"\ntest accuracy: handgrad {a_ours:.4f}, PyTorch {a_theirs:.4f}, difference {100 * (a_ours - a_theirs):+.2f} points")
+    return a_ours, a_theirs
+
+
+def bench_layers(name, batch_size=64, repeats=100):
+    """Per-layer forward/backward milliseconds of one handgrad training step."""
+    x, _ = mnist("train")
+    model, _ = twin_models(name, 28)
+    xb = x[:batch_size]
+    forward, backward = np.zeros(len(model)), np.zeros(len(model))
+    for _ in range(repeats):
+        out = xb
+        for i, layer in enumerate(model):
+            t = time.perf_counter()
+            out = layer(out)
+            forward[i] += time.perf_counter() - t
+        grad = np.ones_like(out)
+        for i in reversed(range(len(model))):
+            t = time.perf_counter()
+            grad = model[i].backward(grad)
+            backward[i] += time.perf_counter() - t
+    print(f"\nPer-layer time, {name}, batch {batch_size} (ms, mean of {repeats})\n")
+    print("| layer | forward | backward |\n|---|---:|---:|")
+    for i, layer in enumerate(model):
+        print(f"| {i} {layer!r} | {forward[i] / repeats * 1e3:.3f} | {backward[i] / repeats * 1e3:.3f} |")
+    print(f"| total | {forward.sum() / repeats * 1e3:.3f} | {backward.sum() / repeats * 1e3:.3f} |")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="200 steps per measurement, 2 rounds")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--layers", action="store_true", help="only the per-layer breakdown")
+    parser.add_argument("--plot", default=None, help="write the scaling plot to this PNG")
+    args = parser.parse_args()
+    torch.set_num_threads(torch.get_num_threads())
+    if args.layers:
+        for name in MODELS:
+            bench_layers(name)
+        return
+    rounds, steps = (2, 200) if args.quick else (args.rounds, None)
+    print(f"handgrad {handgrad.__version__}, numpy {np.__version__}, torch {torch.__version__} "
+          f"({torch.get_num_threads()} threads)")
+    lenet = bench_training("lenet5", [16, 64, 256], [28], rounds, steps)
+    bench_inference("lenet5", rounds * 2)
+    wide = bench_training("wide-cnn", [16, 64, 256], [28, 56, 112] if args.plot else [28], rounds, steps or 300)
+    bench_inference("wide-cnn", rounds * 2)
+    if not args.quick:
+        bench_accuracy("lenet5")
+    if args.plot:
+        from plot_scaling import plot
+        plot(lenet, wide, args.plot)
+
+
+if __name__ == "__main__":
+    main()
