@@ -28,8 +28,10 @@ from models import MODELS
 DATA = Path(__file__).resolve().parents[1] / "data"
 
 
-def mnist(split: str, image_size: int = 28) -> tuple[np.ndarray, np.ndarray]:
+def mnist(split: str, image_size: int = 28, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Normalised MNIST images (the first `limit`), upscaled by pixel repetition to `image_size`."""
     images, labels = load_dataset("mnist", root=DATA, split=split)
+    images, labels = images[:limit], labels[:limit]
     x = to_float(images, *dataset_stats(load_dataset("mnist", root=DATA, split="train")[0]))
     if image_size != 28:
         factor = image_size // 28
@@ -122,23 +124,23 @@ def header(title):
     print(f"\n{title}\n\n| {'measurement':<38} | handgrad s | PyTorch s | ratio |\n|{'-' * 40}|-----------:|----------:|------:|")
 
 
-def bench_training(name, batch_sizes, image_sizes, rounds, steps):
-    header(f"Training, {name}, Adam 1e-3, float32" + (f" ({steps} steps, scaled to one epoch)" if steps else " (one epoch)"))
+def bench_training(name, batch_sizes, rounds, steps):
+    """Seconds per epoch (60,000 images, 28 px) for each batch size: {batch: (ours, theirs)}."""
+    header(f"Training, {name}, Adam 1e-3, float32" + (f" ({steps} steps at batch 64 or the same images, scaled to one epoch)" if steps else " (one epoch)"))
+    x, y = mnist("train")
     results = {}
-    for image_size in image_sizes:
-        x, y = mnist("train", image_size)
-        for batch_size in batch_sizes:
-            ours, theirs = twin_models(name, image_size)
-            ours_step, theirs_step = handgrad_trainer(ours), torch_trainer(theirs)
-            n_steps = steps and max(1, steps * 64 // batch_size)
-            t_ours, t_theirs = best_of(
-                rounds,
-                lambda: time_epoch(ours_step, x, y, batch_size, 0, n_steps),
-                lambda: time_epoch(theirs_step, x, y, batch_size, 0, n_steps, to_torch=True),
-            )
-            scale = -(-len(x) // batch_size) / n_steps if n_steps else 1
-            results[(image_size, batch_size)] = (t_ours * scale, t_theirs * scale)
-            row(f"epoch, {image_size}px, batch {batch_size}", t_ours * scale, t_theirs * scale)
+    for batch_size in batch_sizes:
+        ours, theirs = twin_models(name, 28)
+        ours_step, theirs_step = handgrad_trainer(ours), torch_trainer(theirs)
+        n_steps = steps and max(1, steps * 64 // batch_size)
+        t_ours, t_theirs = best_of(
+            rounds,
+            lambda: time_epoch(ours_step, x, y, batch_size, 0, n_steps),
+            lambda: time_epoch(theirs_step, x, y, batch_size, 0, n_steps, to_torch=True),
+        )
+        scale = -(-len(x) // batch_size) / n_steps if n_steps else 1
+        results[batch_size] = (t_ours * scale, t_theirs * scale)
+        row(f"epoch, batch {batch_size}", *results[batch_size])
     return results
 
 
@@ -203,14 +205,28 @@ def bench_layers(name, batch_size=64, repeats=100):
     print(f"| total | {forward.sum() / repeats * 1e3:.3f} | {backward.sum() / repeats * 1e3:.3f} |")
 
 
+def bench_image_sizes(rounds, steps=40):
+    """Milliseconds per training step of the wide CNN at batch 64 for 28, 56 and 112 pixel images."""
+    header(f"Training step, wide-cnn, batch 64, by image size (best of {rounds} x {steps} steps, ms/step in the s columns)")
+    results = {}
+    for size in (28, 56, 112):
+        x, y = mnist("train", size, limit=64 * steps)
+        ours, theirs = twin_models("wide-cnn", size)
+        ours_step, theirs_step = handgrad_trainer(ours), torch_trainer(theirs)
+        t_ours, t_theirs = best_of(rounds, lambda: time_epoch(ours_step, x, y, 64, 0, steps),
+                                   lambda: time_epoch(theirs_step, x, y, 64, 0, steps, to_torch=True))
+        results[size] = (t_ours / steps * 1e3, t_theirs / steps * 1e3)
+        row(f"step, {size}px (ms)", *results[size])
+    return results
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="200 steps per measurement, 2 rounds")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--layers", action="store_true", help="only the per-layer breakdown")
-    parser.add_argument("--plot", default=None, help="write the scaling plot to this PNG")
+    parser.add_argument("--plot", default=None, help="also measure image sizes and write the scaling plot to this PNG")
     args = parser.parse_args()
-    torch.set_num_threads(torch.get_num_threads())
     if args.layers:
         for name in MODELS:
             bench_layers(name)
@@ -218,15 +234,16 @@ def main():
     rounds, steps = (2, 200) if args.quick else (args.rounds, None)
     print(f"handgrad {handgrad.__version__}, numpy {np.__version__}, torch {torch.__version__} "
           f"({torch.get_num_threads()} threads)")
-    lenet = bench_training("lenet5", [16, 64, 256], [28], rounds, steps)
+    by_batch = {"lenet5": bench_training("lenet5", [16, 64, 256], rounds, steps)}
     bench_inference("lenet5", rounds * 2)
-    wide = bench_training("wide-cnn", [16, 64, 256], [28, 56, 112] if args.plot else [28], rounds, steps or 300)
+    by_batch["wide-cnn"] = bench_training("wide-cnn", [16, 64, 256], rounds, steps or 300)
     bench_inference("wide-cnn", rounds * 2)
     if not args.quick:
         bench_accuracy("lenet5")
     if args.plot:
         from plot_scaling import plot
-        plot(lenet, wide, args.plot)
+
+        plot(by_batch, bench_image_sizes(rounds), args.plot)
 
 
 if __name__ == "__main__":
