@@ -42,11 +42,14 @@ def gradcheck(module_or_fn, inputs, eps: float = 1e-6, seed: int = 0) -> "Ordere
     else:
         (forward, backward), module, params = module_or_fn, None, []
     float_inputs = [i for i, x in enumerate(inputs) if np.issubdtype(x.dtype, np.floating)]
-    generator = default_generator()
-    start_state = copy.deepcopy(generator.bit_generator.state)
+    generators = [default_generator()]  # and each layer's own explicit generator (Dropout(rng=...))
+    if module is not None:
+        generators += [m.rng for m in module.modules() if isinstance(getattr(m, "rng", None), np.random.Generator)]
+    start_states = [copy.deepcopy(g.bit_generator.state) for g in generators]
 
     def evaluate():
-        generator.bit_generator.state = copy.deepcopy(start_state)
+        for g, state in zip(generators, start_states):
+            g.bit_generator.state = copy.deepcopy(state)
         return np.asarray(forward(*inputs), dtype=np.float64)
 
     out = evaluate()
@@ -80,6 +83,5 @@ def gradcheck(module_or_fn, inputs, eps: float = 1e-6, seed: int = 0) -> "Ordere
         errors[name] = relative_error(analytic_inputs[position], numeric(inputs[index]))
     for name, param in params:
         errors[name] = relative_error(param.grad, numeric(param.data))
-    generator.bit_generator.state = start_state
     evaluate()  # leave the generator where one forward pass leaves it
     return errors
