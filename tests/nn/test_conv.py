@@ -156,3 +156,25 @@ def test_conv2d_forward_alone_matches_torch(rng):
     twin = torch_copy(conv, np.float64)
     x = rng.standard_normal((1, 1, 4, 4))
     np.testing.assert_allclose(conv(x), twin(torch.tensor(x)).detach().numpy(), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("stride,padding", [(1, 0), (2, 1), ((3, 1), (2, 0))])
+def test_eval_mode_banded_forward_equals_training_forward(monkeypatch, stride, padding):
+    """In eval mode cols are built a band of output rows at a time; nothing may change."""
+    import handgrad.nn.conv as conv_module
+
+    monkeypatch.setattr(conv_module, "BAND_BYTES", 1)  # one output row per band
+    rng = np.random.default_rng(3)
+    conv = nn.Conv2d(3, 5, (3, 2), stride=stride, padding=padding).double()
+    x = rng.standard_normal((4, 3, 11, 9))
+    trained = conv(x)
+    g = rng.standard_normal(trained.shape)
+    dx_train = conv.backward(g)
+    grads_train = [p.grad.copy() for p in conv.parameters()]
+    conv.zero_grad()
+    conv.eval()
+    evaluated = conv(x)
+    np.testing.assert_allclose(evaluated, trained, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(conv.backward(g), dx_train, rtol=1e-12, atol=1e-12)  # cols rebuilt
+    for before, param in zip(grads_train, conv.parameters()):
+        np.testing.assert_allclose(param.grad, before, rtol=1e-12, atol=1e-12)
