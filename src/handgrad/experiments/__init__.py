@@ -1,0 +1,69 @@
+"""The studies of the source reports, each rerun with one command and written up as a report.
+
+    handgrad experiment --list
+    handgrad experiment mlp-vs-cnn --quick --out /tmp/mlp
+    handgrad experiment all
+
+    from handgrad.experiments import run, StudyOptions
+    run("regularization", StudyOptions(quick=True, out="tmp/reg"))
+
+Each study writes into its output folder `report.md` (what was run, every
+hyperparameter, results tables with the published numbers beside ours, the plots
+embedded), the PNG plots and `results.json` (every number of the tables). Modules:
+one per study, `report` (the Markdown/JSON writer), `common` (training a variant),
+`cli` (the `experiment` subcommand).
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from handgrad.experiments.common import StudyOptions
+
+
+@dataclass(frozen=True)
+class Study:
+    name: str
+    module: str
+    source: str
+    summary: str
+
+
+STUDIES = {study.name: study for study in (
+    Study("mlp-vs-cnn", "mlp_vs_cnn", "000_8075caa4a31ff4fb.txt",
+          "MNIST: MLP vs CNN vs CNN with dropout (SGD, lr 0.001); dropout placement and rate"),
+    Study("optimizers-and-augmentation", "optimizers_and_augmentation", "001_182c01d0b3363758.txt",
+          "MNIST: SGD+momentum/Adam/Adagrad/RMSprop, lr 0.001 vs 0.1, augmentation, split shuffling, "
+          "max vs average pooling, dropout"),
+    Study("sanity-and-sweeps", "sanity_and_sweeps", "002_3c5e2d0951ea02f0.txt",
+          "three-layer convnet: initial-loss sanity checks, overfitting a small set, sweeps of dropout, "
+          "hidden_dim, num_filters, filter_size"),
+    Study("regularization", "regularization", "003_c6070f143db6ceb6.txt",
+          "Fashion-MNIST LeNet-5 (Tanh): baseline, dropout, L2, tuned L2, batch norm; save and reload"),
+    Study("lenet5-classic", "lenet5_classic", "004_0782f118e6be74b7.txt",
+          "LeNet-5 on 32x32 MNIST, LeCun init, SGD with momentum, divergence guard; error-rate curves"),
+    Study("parameter-counts", "parameter_counts", "003_c6070f143db6ceb6.txt",
+          "model summary vs the report's parameter counts (MLP 10-50-3: 703; 3-conv CNN: 903,400)"),
+)}
+
+
+def names() -> list[str]:
+    """The study names, in the order `all` runs them."""
+    return list(STUDIES)
+
+
+def get(name: str):
+    """The `run(options) -> Path` function of study `name`; unknown names raise ValueError listing the valid ones."""
+    if name not in STUDIES:
+        raise ValueError(f"unknown experiment {name!r}; valid experiments: {', '.join(STUDIES)} (or all)")
+    return importlib.import_module(f"handgrad.experiments.{STUDIES[name].module}").run
+
+
+def run(name: str, options: StudyOptions | None = None) -> Path:
+    """Run study `name` with `options` (default: the full study); returns the path of its report.md."""
+    return get(name)(options or StudyOptions())
+
+
+__all__ = ["STUDIES", "Study", "StudyOptions", "get", "names", "run"]

@@ -1,0 +1,332 @@
+"""What the studies share: their options, training one variant, the data, and the usual tables and plots.
+
+A study module defines `run(options: StudyOptions) -> Path` (the report it wrote). It
+describes each variant as a `TrainConfig`, trains it with `train_variant` (which uses
+`handgrad.train.Trainer`, adding by composition what some studies need: another weight
+initialisation, the loss of every step, the test metrics after every epoch) and writes
+its report with `handgrad.experiments.report.Report`.
+
+`--quick` runs the same code on a few hundred images for one epoch (see `QUICK_LIMIT`),
+so that every study can be checked end to end in seconds; the numbers are then
+meaningless and the report says so.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from handgrad import data, nn
+from handgrad.models import zoo
+from handgrad.train import PreparedData, RunResult, TrainConfig, Trainer, evaluate, prepare
+from handgrad.train.guard import DivergenceGuard
+
+QUICK_LIMIT = 400  # images of the training split (and of the test split) in --quick mode
+QUICK_EPOCHS = 1
+_AUGMENT_STREAM = (0, 1)  # the seed stream handgrad.train.prepare draws its augmentation from
+
+
+@dataclass
+class StudyOptions:
+    """The options of `handgrad experiment NAME`.
+
+    quick: the small CI version. out: the output folder (default reports/experiments/NAME
+    for a full run, experiments-quick/NAME for a quick one). dataset, epochs: override the
+    study's own (None: the report's). seed: seeds initialisation, split, dropout and batches.
+    data_dir: the folder holding mnist/ and fashion-mnist/ (None: the project's data/).
+    log: where progress lines go (default: stderr).
+    """
+
+    quick: bool = False
+    out: Path | None = None
+    dataset: str | None = None
+    epochs: int | None = None
+    seed: int = 0
+    data_dir: str | None = None
+    log: Callable[[str], None] | None = None
+
+    def output(self, name: str) -> Path:
+        if self.out is not None:
+            return Path(self.out)
+        return Path("experiments-quick" if self.quick else "reports/experiments") / name
+
+    def say(self, message: str) -> None:
+        (self.log or _stderr)(message)
+
+    def epochs_or(self, default: int) -> int:
+        """The epochs of a variant: --epochs if given, else 1 in quick mode, else the report's."""
+        if self.epochs is not None:
+            return self.epochs
+        return QUICK_EPOCHS if self.quick else default
+
+    def dataset_or(self, default: str) -> str:
+        return self.dataset or default
+
+    def meta(self) -> dict:
+        return {"quick": self.quick, "seed": self.seed, "dataset_override": self.dataset,
+                "epochs_override": self.epochs}
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+# -- data ------------------------------------------------------------------------------------
+_DATA_CACHE: dict = {}
+# Settings that decide what `prepare` returns.
+_DATA_KEYS = ("dataset", "data_dir", "limit", "val_fraction", "shuffle_split", "augment", "augment_copies", "seed")
+
+
+def data_for(config: TrainConfig, train_images: int = 0) -> PreparedData:
+    """The prepared arrays of (validated) `config`, cached, optionally cut to the first `train_images`.
+
+    With augmentation, the cut is made before augmenting, so the training set is the first
+    `train_images` originals followed by their augmented copies.
+    """
+    if train_images and config.augmenting:
+        # Cut the originals first, then augment the cut (as `prepare` does for the whole set).
+        plain = data_for(dataclasses.replace(config, augment="none"), train_images)
+        transform = data.build_augmentation(config.augment, fill=data.background_value(plain.mean, plain.std))
+        rng = np.random.default_rng([config.seed, *_AUGMENT_STREAM])
+        x_train, y_train = data.augment_dataset(plain.x_train, plain.y_train, transform, config.augment_copies,
+                                                rng=rng)
+        return dataclasses.replace(plain, x_train=np.ascontiguousarray(x_train, dtype=np.float32), y_train=y_train)
+    key = tuple(getattr(config, k) for k in _DATA_KEYS) + (config.model_options["input_size"],)
+    if key not in _DATA_CACHE:
+        if len(_DATA_CACHE) >= 3:  # a few sets at most in memory
+            _DATA_CACHE.pop(next(iter(_DATA_CACHE)))
+        _DATA_CACHE[key] = prepare(config)
+    prepared = _DATA_CACHE[key]
+    if train_images and train_images < len(prepared.y_train):
+        prepared = dataclasses.replace(prepared, x_train=prepared.x_train[:train_images],
+                                       y_train=prepared.y_train[:train_images])
+    return prepared
+
+
+def clear_data_cache() -> None:
+    _DATA_CACHE.clear()
+
+
+# -- training ----------------------------------------------------------------------------------
+class _RecordingLoss(nn.CrossEntropyLoss):
+    """Cross-entropy that records the loss of every training step (for per-iteration curves)."""
+
+    def __init__(self):
+        super().__init__()
+        self.losses: list[float] = []
+
+    def forward(self, logits, targets):
+        loss = super().forward(logits, targets)
+        self.losses.append(float(loss))
+        return loss
+
+
+class StudyTrainer(Trainer):
+    """`Trainer` plus, by composition: a weight initialisation the model builder lacks
+    (`init`, `init_std`), the loss of every step (`record_steps`), and the test loss and
+    accuracy after every epoch (`test_each_epoch`, added to each history row)."""
+
+    def __init__(self, config: TrainConfig, data: PreparedData | None = None, log=None, init: str | None = None,
+                 init_std: float = 0.01, record_steps: bool = False, test_each_epoch: bool = False):
+        super().__init__(config, data=data, log=log)
+        if init is not None:
+            zoo.initialise(self.model, init, init_std)  # from handgrad's generator, seeded by the Trainer
+            # A fresh guard, so its first snapshot holds the new weights.
+            self.guard = DivergenceGuard(self.model, self.optimizer, self.config.guard_patience,
+                                         self.config.guard_factor, self.config.guard_retries, log=self.log)
+        if record_steps:
+            self.loss_fn = _RecordingLoss()
+        self.test_each_epoch = test_each_epoch
+
+    @property
+    def step_losses(self) -> list[float]:
+        return list(getattr(self.loss_fn, "losses", []))
+
+    def train_epoch(self) -> dict:
+        row = super().train_epoch()
+        if self.test_each_epoch:
+            test = evaluate(self.model, self.data.x_test, self.data.y_test)
+            row["test_loss"], row["test_accuracy"] = test.loss, test.accuracy
+        return row
+
+
+@dataclass
+class VariantResult:
+    """One trained variant: its name, config, the Trainer's RunResult and what StudyTrainer added."""
+
+    name: str
+    config: TrainConfig
+    result: RunResult
+    step_losses: list[float] = field(default_factory=list)
+    initial_loss: float | None = None
+
+    @property
+    def history(self) -> list[dict]:
+        return self.result.history
+
+    @property
+    def last(self) -> dict:
+        return self.result.history[-1]
+
+    def curve(self, key: str) -> tuple[list[int], list]:
+        return [row["epoch"] for row in self.history], [row.get(key) for row in self.history]
+
+
+def train_variant(name: str, config: TrainConfig, options: StudyOptions, *, train_images: int = 0,
+                  data: PreparedData | None = None, init: str | None = None, init_std: float = 0.01,
+                  record_steps: bool = False, test_each_epoch: bool = False,
+                  run_dir: Path | None = None) -> VariantResult:
+    """Train one variant of a study (quietly, one log line per epoch) and test it.
+
+    train_images: train on the first N training images only (0: all). run_dir: write
+    the Trainer's run directory there (config.toml, model.safetensors, history.csv ...),
+    replacing an earlier run in it.
+    """
+    config = dataclasses.replace(config, quiet=True, data_dir=options.data_dir if config.data_dir is None
+                                 else config.data_dir, out=None)
+    config = config.validated()
+    if run_dir is not None:
+        run_dir = Path(run_dir)
+        if run_dir.exists():
+            shutil.rmtree(run_dir)
+        config = dataclasses.replace(config, out=str(run_dir))
+    prepared = data if data is not None else data_for(config, train_images)
+    options.say(f"[{name}] {config.model} {_options_text(config.model_options)} on {config.dataset}: "
+                f"{len(prepared.y_train):,} training images, {config.epochs} epochs, {config.optimizer} lr {config.lr:g}")
+    trainer = StudyTrainer(config, data=prepared, log=lambda line: options.say(f"[{name}] {line}"), init=init,
+                           init_std=init_std, record_steps=record_steps, test_each_epoch=test_each_epoch)
+    initial = evaluate(trainer.model, prepared.x_val[:1000], prepared.y_val[:1000]).loss \
+        if len(prepared.y_val) else None
+    result = trainer.start().run()
+    options.say(f"[{name}] test accuracy {result.test_accuracy:.4f} after {result.seconds:.1f}s of training")
+    if run_dir is not None:
+        (run_dir / "resume.safetensors").unlink(missing_ok=True)  # only the model's weights are kept
+    return VariantResult(name, config, result, trainer.step_losses, initial)
+
+
+def _options_text(model_options: dict) -> str:
+    return "(" + ", ".join(f"{k}={','.join(map(str, v)) if isinstance(v, tuple) else v}"
+                           for k, v in model_options.items() if k not in ("in_channels", "num_classes")) + ")"
+
+
+# -- describing runs -----------------------------------------------------------------------------
+_SHOWN = ("model", "model_options", "dataset", "limit", "val_fraction", "shuffle_split", "augment", "augment_copies",
+          "epochs", "batch_size", "optimizer", "lr", "momentum", "weight_decay", "l2", "scheduler",
+          "guard_patience", "guard_factor", "guard_retries", "seed")
+
+
+def config_settings(config: TrainConfig) -> dict:
+    """Every hyperparameter of a (validated) config, in a readable order."""
+    values = config.to_dict()
+    shown = {key: values[key] for key in _SHOWN if key in values}
+    if config.optimizer != "momentum":
+        shown.pop("momentum", None)
+    if not config.augmenting:
+        shown.pop("augment_copies", None)
+    options = dict(shown.get("model_options", {}))
+    for key in ("in_channels", "num_classes"):
+        options.pop(key, None)
+    shown["model_options"] = options
+    return shown
+
+
+def settings_tables(report, name: str, variants: dict[str, TrainConfig], extra: dict | None = None,
+                    caption: str = "") -> None:
+    """Settings shared by all variants (one table) and, per variant, those that differ."""
+    flat = {v: _flatten(config_settings(c.validated())) for v, c in variants.items()}
+    keys = list(dict.fromkeys(k for f in flat.values() for k in f))
+    shared = {k: next(iter(flat.values())).get(k) for k in keys
+              if len({json.dumps(f.get(k), default=str) for f in flat.values()}) == 1}
+    shared.update(extra or {})
+    report.settings(name, shared, caption or "Settings shared by every run")
+    differing = [k for k in keys if k not in shared]
+    if differing and len(variants) > 1:
+        rows = [[v] + [flat[v].get(k) for k in differing] for v in variants]
+        report.table(f"{name}_per_run", ["run", *differing], rows, "Settings that differ between the runs",
+                     formats={k: _cell for k in differing})
+
+
+def _flatten(settings: dict) -> dict:
+    flat = {}
+    for key, value in settings.items():
+        if key == "model_options":
+            for option, v in value.items():
+                flat[f"model.{option}"] = v
+        else:
+            flat[key] = value
+    return flat
+
+
+def _cell(value) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, (list, tuple)):
+        return ",".join(map(str, value))
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def quick_note(report, options: StudyOptions) -> None:
+    if options.quick:
+        report.text(f"> **Quick mode** (`--quick`): the same code on the first {QUICK_LIMIT} training and test "
+                    f"images, {options.epochs_or(1)} epoch(s) per run. It checks that the study runs end to end; "
+                    f"its numbers say nothing about the models. Run without `--quick` for the real study.")
+
+
+# Settings every study fixes unless it says otherwise, so that its runs do not move when the
+# Trainer's defaults change (the source reports use a constant learning rate, for instance).
+STUDY_DEFAULTS = dict(scheduler="none", val_fraction=0.1, shuffle_split=True, augment="none", augment_copies=2,
+                      momentum=0.9, l2=0.0, guard_patience=2000, guard_factor=0.1, guard_retries=3)
+
+
+def base_config(options: StudyOptions, **settings) -> TrainConfig:
+    """A TrainConfig with STUDY_DEFAULTS, the study's settings, the seed and, in quick mode, the small data limit."""
+    config = TrainConfig(seed=options.seed, **{**STUDY_DEFAULTS, **settings})
+    if options.quick and not config.limit:
+        config.limit = QUICK_LIMIT
+    if options.dataset:
+        config.dataset = options.dataset
+    return config
+
+
+def result_row(variant: VariantResult) -> list:
+    """[train loss, train acc, val loss, val acc, test loss, test acc, seconds, guard firings] of a variant."""
+    last, r = variant.last, variant.result
+    return [last["train_loss"], last["train_accuracy"], last["val_loss"], last["val_accuracy"], r.test_loss,
+            r.test_accuracy, r.seconds, r.guard_firings]
+
+
+RESULT_COLUMNS = ["train loss", "train acc", "val loss", "val acc", "test loss", "test acc", "train s",
+                  "guard firings"]
+
+
+def curves_figure(variants: list[VariantResult], keys=("train_loss", "val_loss", "train_accuracy", "val_accuracy")):
+    """A draw function: one panel per history key, one line per variant."""
+    titles = {"train_loss": "training loss", "val_loss": "validation loss", "train_accuracy": "training accuracy",
+              "val_accuracy": "validation accuracy", "test_accuracy": "test accuracy", "test_loss": "test loss"}
+
+    def draw(figure):
+        from handgrad.experiments.report import plot_series
+        columns = 2 if len(keys) > 1 else 1
+        rows = (len(keys) + columns - 1) // columns
+        axes = np.atleast_1d(figure.subplots(rows, columns)).ravel()
+        for ax, key in zip(axes, keys):
+            plot_series(ax, {v.name: v.curve(key) for v in variants}, "epoch", titles.get(key, key),
+                        titles.get(key, key))
+        for ax in axes[len(keys):]:
+            ax.set_visible(False)
+
+    return draw
+
+
+def timestamp() -> str:
+    return time.strftime("%Y-%m-%d %H:%M")

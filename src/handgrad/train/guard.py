@@ -1,0 +1,108 @@
+"""The divergence guard: undo a blow-up, lower the learning rate, carry on.
+
+The guard watches the loss of every training step. It fires when
+- a loss is not finite (nan or inf: the step is skipped before its backward), or
+- the smoothed loss (an exponential moving average, weight `SMOOTHING`) has not gone
+  below its best by a relative `MIN_DELTA` for `patience` iterations (0 turns this off).
+Firing restores the last good state (parameters, buffers and optimizer state, as
+snapshotted when the smoothed loss reached a new best, at most every
+`SNAPSHOT_EVERY` iterations, and at the start), multiplies the learning rate of every
+param group by `factor`, and logs what it did. After `retries` firings the next one
+raises `TrainingDiverged` instead. `firings` counts them.
+
+Snapshots are copies made by `state_dict()`, a few per epoch, never per step.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+from handgrad.nn import Module
+from handgrad.optim import Optimizer
+
+SMOOTHING = 0.05
+MIN_DELTA = 1e-3
+SNAPSHOT_EVERY = 100
+
+
+class TrainingDiverged(RuntimeError):
+    """Training kept diverging after the guard had lowered the learning rate `retries` times."""
+
+
+class DivergenceGuard:
+    """Watches losses via `observe(loss)`; see the module docstring."""
+
+    def __init__(self, model: Module, optimizer: Optimizer, patience: int = 2000, factor: float = 0.1,
+                 retries: int = 3, log: Callable[[str], None] | None = None):
+        self.model, self.optimizer = model, optimizer
+        self.patience, self.factor, self.retries = patience, factor, retries
+        self.log = log or (lambda message: None)
+        self.firings = 0
+        self.events: list[str] = []
+        self.iteration = 0
+        self._reset_progress()
+        self._snapshot()
+
+    def _reset_progress(self) -> None:
+        self.smoothed: float | None = None
+        self.best = math.inf
+        self.since_best = 0
+
+    def _snapshot(self) -> None:
+        self.snapshot = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict()}
+        self.snapshot_iteration = self.iteration
+
+    def check_finite(self, loss: float, epoch: int, step: int) -> bool:
+        """False (after firing) when `loss` is nan or inf: the caller then skips this step."""
+        if math.isfinite(loss):
+            return True
+        self.fire(f"loss became {loss} at epoch {epoch}, step {step}")
+        return False
+
+    def observe(self, loss: float, epoch: int, step: int) -> None:
+        """Record the (finite) loss of a completed step; fire after `patience` steps without progress."""
+        self.iteration += 1
+        self.smoothed = loss if self.smoothed is None else self.smoothed + SMOOTHING * (loss - self.smoothed)
+        if self.smoothed < self.best * (1 - MIN_DELTA):
+            self.best, self.since_best = self.smoothed, 0
+            if self.iteration - self.snapshot_iteration >= SNAPSHOT_EVERY:
+                self._snapshot()
+        else:
+            self.since_best += 1
+            if self.patience and self.since_best >= self.patience:
+                self.fire(f"no progress for {self.patience} iterations at epoch {epoch}, step {step} "
+                          f"(smoothed loss {self.smoothed:.4g}, best {self.best:.4g})")
+
+    def fire(self, reason: str) -> None:
+        """Restore the last good state and lower the learning rate, or give up after `retries` firings."""
+        lrs = [group["lr"] for group in self.optimizer.param_groups]
+        if self.firings >= self.retries:
+            raise TrainingDiverged(f"{reason}, after the guard had already lowered the learning rate "
+                                   f"{self.firings} times (now {_lrs(lrs)}); try a lower --lr")
+        self.model.load_state_dict(self.snapshot["model"])
+        self.optimizer.load_state_dict(self.snapshot["optimizer"])
+        for group, lr in zip(self.optimizer.param_groups, lrs):
+            group["lr"] = lr * self.factor
+        self.firings += 1
+        self._reset_progress()
+        message = (f"divergence guard: {reason}; restored the state of iteration {self.snapshot_iteration} and "
+                   f"lowered the learning rate from {_lrs(lrs)} to {_lrs([lr * self.factor for lr in lrs])} "
+                   f"(firing {self.firings} of at most {self.retries})")
+        self.events.append(message)
+        self.log(message)
+
+    def state_dict(self) -> dict:
+        """Counters, smoothed loss and the snapshot: what an exact resume needs."""
+        return {"firings": self.firings, "events": list(self.events), "iteration": self.iteration,
+                "smoothed": self.smoothed, "best": self.best, "since_best": self.since_best,
+                "snapshot_iteration": self.snapshot_iteration, "snapshot": self.snapshot}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.firings, self.events, self.iteration = state["firings"], list(state["events"]), state["iteration"]
+        self.smoothed, self.best, self.since_best = state["smoothed"], state["best"], state["since_best"]
+        self.snapshot_iteration, self.snapshot = state["snapshot_iteration"], state["snapshot"]
+
+
+def _lrs(lrs: list[float]) -> str:
+    return ", ".join(f"{lr:.3g}" for lr in lrs)

@@ -1,0 +1,50 @@
+"""The per-epoch record of a run: one dict per epoch, `history.csv`, and the epoch's log line.
+
+Columns: epoch, train_loss (including the explicit l2 term, if any), train_accuracy,
+val_loss and val_accuracy (empty without a validation split), lr (during the epoch,
+after any guard firing, before the scheduler's step), seconds (training and validation
+of the epoch) and guard_firings (the total so far). Accuracies are fractions in [0, 1].
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+from handgrad.train.checkpoint import atomic_write
+
+FIELDS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds", "guard_firings")
+
+
+def write_csv(path: str | Path, rows: list[dict]) -> None:
+    """Write the rows as CSV (atomically), missing values as empty cells."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=FIELDS, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({key: "" if row.get(key) is None else row[key] for key in FIELDS})
+    atomic_write(path, buffer.getvalue())
+
+
+def read_csv(path: str | Path) -> list[dict]:
+    """The rows of a history.csv, numbers parsed (empty cells as None)."""
+    with open(path, newline="", encoding="utf-8") as file:
+        rows = list(csv.DictReader(file))
+    return [{key: _number(value) for key, value in row.items()} for row in rows]
+
+
+def _number(text: str):
+    if text == "":
+        return None
+    value = float(text)
+    return int(value) if value.is_integer() and "." not in text and "e" not in text.lower() else value
+
+
+def epoch_line(row: dict, epochs: int) -> str:
+    """The one-line summary of an epoch."""
+    line = (f"epoch {row['epoch']}/{epochs}  train loss {row['train_loss']:.4f} "
+            f"acc {100 * row['train_accuracy']:.2f}%")
+    if row.get("val_loss") is not None:
+        line += f"  val loss {row['val_loss']:.4f} acc {100 * row['val_accuracy']:.2f}%"
+    return line + f"  lr {row['lr']:.3g}  {row['seconds']:.1f}s"

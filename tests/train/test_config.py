@@ -1,0 +1,73 @@
+"""TrainConfig: checking, defaults that depend on the optimizer, and the TOML round trip."""
+
+import pytest
+
+from handgrad.train import DEFAULT_LR, TrainConfig, read_settings
+
+
+def test_validated_fills_the_learning_rate_and_weight_decay_of_the_optimizer():
+    assert TrainConfig().validated().lr == 1e-3
+    for name, lr in DEFAULT_LR.items():
+        config = TrainConfig(optimizer=name).validated()
+        assert config.lr == lr
+        assert config.weight_decay == (1e-2 if name == "adamw" else 0.0)
+    assert TrainConfig(optimizer="sgd", lr=0.5, weight_decay=1e-4).validated().lr == 0.5
+
+
+def test_validated_resolves_the_model_options():
+    config = TrainConfig(model_options={"batch_norm": "true", "dropout": "0.2"}).validated()
+    assert config.model_options["batch_norm"] is True and config.model_options["dropout"] == 0.2
+    assert config.model_options["activation"] == "relu"  # defaults filled in
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"lr": -0.1}, r"setting 'lr' \(--lr\) must be a positive number, got -0.1"),
+    ({"lr": float("nan")}, r"setting 'lr'"),
+    ({"epochs": 0}, r"'epochs' \(--epochs\) must be at least 1"),
+    ({"epochs": "three"}, r"'epochs' \(--epochs\) expects an integer, got 'three'"),
+    ({"batch_size": 0}, r"'batch_size'"),
+    ({"val_fraction": 1.0}, r"'val_fraction' \(--val-fraction\) must be in \[0, 1\)"),
+    ({"optimizer": "lbfgs"}, r"'lbfgs' is not valid; valid values: adam, sgd, momentum, adagrad, rmsprop, adamw"),
+    ({"scheduler": "linear"}, r"valid values: none, step, cosine, plateau"),
+    ({"weight_decay": -1.0}, r"'weight_decay'"),
+    ({"l2": -1.0}, r"'l2' \(--l2\) must be 0 or more"),
+    ({"momentum": 1.0}, r"'momentum'"),
+    ({"augment": "spin=3"}, r"unknown augmentation 'spin'"),
+    ({"augment": "rotate=10", "augment_copies": 1}, r"'augment_copies' \(--augment-copies\) must be 2 or more"),
+    ({"model": "vgg"}, r"unknown model 'vgg'"),
+    ({"model_options": {"dropout": 1.5}}, r"option dropout=1.5 must lie in \[0, 1\)"),
+    ({"model": "mlp", "model_options": {"input_size": 27}}, r"input_size=27: the data sets' images are 28x28"),
+    ({"guard_factor": 1.0}, r"'guard_factor'"),
+    ({"seed": -1}, r"'seed'"),
+])
+def test_bad_settings_raise_naming_the_setting(changes, message):
+    with pytest.raises(ValueError, match=message):
+        TrainConfig(**changes).validated()
+
+
+def test_toml_round_trip_keeps_every_setting(tmp_path):
+    config = TrainConfig(model="convnet", model_options={"channels": "4,8", "dropout": 0.1}, epochs=2, lr=3e-4,
+                         l2=1e-4, augment="rotate=5", augment_copies=3, data_dir="somewhere", out="x",
+                         quiet=True).validated()
+    path = tmp_path / "config.toml"
+    path.write_text(config.to_toml())
+    again = TrainConfig.from_toml(path).validated()
+    assert again.out is None and again.quiet is False  # how a run is shown is not a setting
+    again.out, again.quiet = config.out, config.quiet
+    assert again == config
+    assert "out" not in read_settings(path) and read_settings(path)["model_options"]["channels"] == [4, 8]
+
+
+def test_bad_config_files(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text("epochs = = 3\n")
+    with pytest.raises(ValueError, match=r"bad.toml: not valid TOML"):
+        read_settings(path)
+    path.write_text("epochs = 3\nlearning_rate = 0.1\n")
+    with pytest.raises(ValueError, match=r"bad.toml: unknown setting 'learning_rate'; valid settings: model"):
+        read_settings(path)
+    path.write_bytes(b"\xff\xfe\x00")
+    with pytest.raises(ValueError, match=r"not a text file"):
+        read_settings(path)
+    with pytest.raises(FileNotFoundError):
+        read_settings(tmp_path / "missing.toml")

@@ -1,0 +1,20 @@
+"""history.csv and the epoch line."""
+
+from handgrad.train import read_csv
+from handgrad.train.history import epoch_line, write_csv
+
+
+def test_csv_round_trip_with_missing_validation(tmp_path):
+    rows = [{"epoch": 1, "train_loss": 0.5, "train_accuracy": 0.9, "val_loss": None, "val_accuracy": None,
+             "lr": 1e-3, "seconds": 2.5, "guard_firings": 0}]
+    write_csv(tmp_path / "history.csv", rows)
+    assert (tmp_path / "history.csv").read_text().splitlines()[0] == (
+        "epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr,seconds,guard_firings")
+    assert read_csv(tmp_path / "history.csv") == rows
+
+
+def test_epoch_line():
+    row = {"epoch": 2, "train_loss": 0.12345, "train_accuracy": 0.9612, "val_loss": 0.1, "val_accuracy": 0.97,
+           "lr": 0.001, "seconds": 3.21}
+    assert epoch_line(row, 5) == "epoch 2/5  train loss 0.1235 acc 96.12%  val loss 0.1000 acc 97.00%  lr 0.001  3.2s"
+    assert "val" not in epoch_line({**row, "val_loss": None, "val_accuracy": None}, 5)

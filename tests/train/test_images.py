@@ -1,0 +1,65 @@
+"""Pictures to MNIST layout: MNIST digits come back nearly unchanged, and so do scaled, inverted copies."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from handgrad import data
+from handgrad.train import default_data_dir, load_image
+from handgrad.train.images import mnist_layout
+
+
+@pytest.fixture(scope="module")
+def digits():
+    images, _ = data.load_dataset("mnist", default_data_dir(), "test")
+    return images[:50]
+
+
+def correlation(a, b):
+    return np.corrcoef(a.ravel().astype(float), b.ravel().astype(float))[0, 1]
+
+
+def test_an_mnist_digit_saved_as_png_comes_back_as_it_was(tmp_path, digits):
+    scores = []
+    for i, digit in enumerate(digits):
+        Image.fromarray(digit).save(tmp_path / f"{i}.png")
+        out = load_image(tmp_path / f"{i}.png")
+        assert out.shape == (28, 28) and out.dtype == np.uint8
+        scores.append(correlation(out, digit))
+    assert np.median(scores) > 0.99
+
+
+def test_a_large_dark_on_light_rgb_photo_is_inverted_scaled_and_centred(tmp_path, digits):
+    scores = []
+    for i, digit in enumerate(digits):
+        big = np.asarray(Image.fromarray(255 - digit).resize((84, 84), Image.Resampling.BILINEAR))
+        canvas = np.full((130, 100), 230, np.uint8)  # a light grey page, the digit off-centre
+        canvas[40:124, 3:87] = np.minimum(big, 230)
+        Image.fromarray(canvas).convert("RGB").save(tmp_path / f"{i}.jpg", quality=95)
+        scores.append(correlation(load_image(tmp_path / f"{i}.jpg"), digit))
+    assert np.median(scores) > 0.9
+
+
+def test_transparent_pixels_count_as_paper(tmp_path, digits):
+    rgba = np.zeros((28, 28, 4), np.uint8)
+    rgba[..., 3] = digits[0]  # black ink whose opacity is the digit
+    Image.fromarray(rgba, mode="RGBA").save(tmp_path / "ink.png")
+    assert correlation(load_image(tmp_path / "ink.png"), digits[0]) > 0.95
+
+
+def test_layout_fits_the_long_side_in_20_pixels_and_a_blank_picture_stays_blank():
+    bar = np.zeros((200, 50), np.float32)
+    bar[20:180, 20:30] = 255
+    out = mnist_layout(bar)
+    rows, cols = np.nonzero(out)
+    assert rows.max() - rows.min() + 1 == 20 and cols.max() - cols.min() + 1 <= 3
+    assert abs((rows.min() + rows.max()) / 2 - 14) <= 1
+    assert not mnist_layout(np.full((10, 10), 255.0)).any()
+
+
+def test_unreadable_and_missing_images_raise(tmp_path):
+    (tmp_path / "notes.png").write_text("not an image")
+    with pytest.raises(ValueError, match=r"cannot read image .*notes.png"):
+        load_image(tmp_path / "notes.png")
+    with pytest.raises(FileNotFoundError, match=r"image .*missing.png does not exist"):
+        load_image(tmp_path / "missing.png")
