@@ -13,14 +13,16 @@ Exit status: 0 on success; 2 for a user mistake (a bad flag or value, an unknown
 or option, a missing or corrupt file, a checkpoint that does not fit, ...), reported as
 one line `handgrad: error: ...` on stderr; 1 when training kept diverging after the
 divergence guard had lowered the learning rate (not a mistake in the command, but the
-run failed; also one line); 130 when interrupted with Ctrl-C (the last checkpoint
-stays, so the run can be resumed).
+run failed; also one line), or, silently, when the reader of stdout went away (`| head`);
+130 when interrupted with Ctrl-C (the last checkpoint stays, so the run can be resumed).
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
+import os
 import sys
 import time
 from pathlib import Path
@@ -187,12 +189,20 @@ def cmd_train(args: argparse.Namespace) -> int:
         if extra:
             raise UserError(f"--resume continues a run with its own settings; {', '.join(extra)} cannot be "
                             f"changed (only --epochs, --data-dir and --quiet can be given)")
-        result = resume(args.resume, epochs=getattr(args, "epochs", None), quiet=getattr(args, "quiet", False),
-                        data_dir=getattr(args, "data_dir", None))
+        out, run = args.resume, functools.partial(resume, args.resume, epochs=getattr(args, "epochs", None),
+                                                  quiet=getattr(args, "quiet", False),
+                                                  data_dir=getattr(args, "data_dir", None))
     else:
-        result = fit(train_config(args))
-    print(f"test accuracy {100 * result.test_accuracy:.2f}% (loss {result.test_loss:.4f}) after "
-          f"{len(result.history)} epochs, {result.seconds:.1f}s of training; run saved in {result.out}")
+        config = train_config(args)
+        out, run = config.out, functools.partial(fit, config)
+    try:
+        result = run()
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt(f"interrupted; continue the run from its last checkpoint with "
+                                f"handgrad train --resume {out}") from None
+    epochs = len(result.history)
+    print(f"test accuracy {100 * result.test_accuracy:.2f}% (loss {result.test_loss:.4f}) after {epochs} "
+          f"epoch{'s' if epochs != 1 else ''}, {result.seconds:.1f}s of training; run saved in {result.out}")
     return 0
 
 
@@ -230,7 +240,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     """Print the predicted class and its probability for each image."""
     run = load_run(args.run_dir)
-    images = np.stack([load_image(path) for path in args.images])
+    images = np.stack([load_image(path, run.config.dataset) for path in args.images])
     probs = probabilities(run.model, data.to_float(images, run.mean, run.std, run.pad))
     names = class_names(run.config.dataset)
     for path, p in zip(args.images, probs):
@@ -262,11 +272,14 @@ def main(argv=None) -> int:
             parser.print_help(sys.stderr)
             return USER_ERROR
         return COMMANDS[args.command](args)
+    except BrokenPipeError:  # the reader went away (e.g. `| head`): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return FAILED
     except TrainingDiverged as exc:
         _report(f"training diverged: {exc}")
         return FAILED
-    except KeyboardInterrupt:
-        _report("interrupted; a run can be continued from its last checkpoint with handgrad train --resume RUN_DIR")
+    except KeyboardInterrupt as exc:
+        _report(str(exc) or "interrupted")
         return INTERRUPTED
     except (UserError, ValueError, TypeError, OSError) as exc:
         _report(str(exc) or type(exc).__name__)

@@ -46,6 +46,22 @@ def test_killed_mid_epoch_2_then_resumed_equals_the_uninterrupted_run(tmp_path):
     assert resumed.stdout.split(" after ")[0] == straight.stdout.split(" after ")[0]  # the same test accuracy
 
 
+def test_ctrl_c_stops_with_status_130_and_says_how_to_resume(tmp_path):
+    run = tmp_path / "run"
+    process = subprocess.Popen([sys.executable, "-m", "handgrad", "train", "--limit", "2000", "--epochs", "50",
+                                "--model", "mlp", "--out", str(run), "--quiet"], stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (run / "history.csv").exists():
+        assert process.poll() is None and time.monotonic() < deadline
+        time.sleep(0.01)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert stderr.splitlines() == [f"handgrad: error: interrupted; continue the run from its last checkpoint with "
+                                   f"handgrad train --resume {run}"]
+    assert load_state(run / "resume.safetensors")["epoch"] >= 1
+
+
 def test_resume_accepts_only_epochs_data_dir_and_quiet(tmp_path):
     result = run_cli("train", "--resume", tmp_path, "--lr", "0.1", "--model-option", "dropout=0.1")
     assert result.returncode == 2

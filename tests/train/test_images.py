@@ -6,7 +6,7 @@ from PIL import Image
 
 from handgrad import data
 from handgrad.train import default_data_dir, load_image
-from handgrad.train.images import mnist_layout
+from handgrad.train.images import dataset_layout
 
 
 @pytest.fixture(scope="module")
@@ -47,14 +47,25 @@ def test_transparent_pixels_count_as_paper(tmp_path, digits):
     assert correlation(load_image(tmp_path / "ink.png"), digits[0]) > 0.95
 
 
-def test_layout_fits_the_long_side_in_20_pixels_and_a_blank_picture_stays_blank():
+def test_layout_fits_the_long_side_in_the_box_and_a_blank_picture_stays_blank():
     bar = np.zeros((200, 50), np.float32)
     bar[20:180, 20:30] = 255
-    out = mnist_layout(bar)
-    rows, cols = np.nonzero(out)
+    rows, cols = np.nonzero(dataset_layout(bar))
     assert rows.max() - rows.min() + 1 == 20 and cols.max() - cols.min() + 1 <= 3
     assert abs((rows.min() + rows.max()) / 2 - 14) <= 1
-    assert not mnist_layout(np.full((10, 10), 255.0)).any()
+    rows, _ = np.nonzero(dataset_layout(bar, box=28, by_mass=False))
+    assert (rows.min(), rows.max()) == (0, 27)
+    assert not dataset_layout(np.full((10, 10), 255.0)).any()
+
+
+def test_a_fashion_product_on_white_is_laid_out_as_fashion_mnist(tmp_path):
+    images, _ = data.load_dataset("fashion-mnist", default_data_dir(), "test")
+    scores = []
+    for i, item in enumerate(images[:30]):
+        photo = Image.fromarray(255 - item).resize((140, 140), Image.Resampling.BICUBIC)
+        photo.save(tmp_path / f"{i}.png")
+        scores.append(correlation(load_image(tmp_path / f"{i}.png", "fashion-mnist"), item))
+    assert np.median(scores) > 0.9
 
 
 def test_unreadable_and_missing_images_raise(tmp_path):

@@ -283,9 +283,11 @@ def quick_note(report, options: StudyOptions) -> None:
 
 
 # Settings every study fixes unless it says otherwise, so that its runs do not move when the
-# Trainer's defaults change (the source reports use a constant learning rate, for instance).
+# Trainer's defaults change. The source reports train at a constant learning rate, so there is
+# no scheduler, and the divergence guard only acts on a non-finite loss (guard_patience 0): its
+# "no progress" rule would lower the learning rate of a healthy run that has levelled off.
 STUDY_DEFAULTS = dict(scheduler="none", val_fraction=0.1, shuffle_split=True, augment="none", augment_copies=2,
-                      momentum=0.9, l2=0.0, guard_patience=2000, guard_factor=0.1, guard_retries=3)
+                      momentum=0.9, l2=0.0, guard_patience=0, guard_factor=0.1, guard_retries=3)
 
 
 def base_config(options: StudyOptions, **settings) -> TrainConfig:

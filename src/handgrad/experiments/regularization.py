@@ -155,6 +155,9 @@ def run(options: StudyOptions) -> Path:
         + ". Published: baseline +0.040, dropout −0.008, L2 −0.007, tuned L2 +0.020, batch norm +0.042.",
         "Dropout's training accuracy is measured with dropout active, which is why it can sit below its "
         "validation accuracy, in the report as here.",
+        "Divergence guard: " + ("; ".join(f"{LABELS[n]}: {e}" for n, v in results.items()
+                                          for e in v.result.guard_events)
+                                or "it never fired (it acts only on a non-finite loss here)") + ".",
     ])
     report.record("histories", {n: v.history for n, v in results.items()})
     return report.write()

@@ -1,7 +1,7 @@
 """The Trainer: epochs of shuffled mini-batches, validation, checkpoints, a test at the end.
 
     result = handgrad.train.fit(TrainConfig(epochs=3, out="runs/demo"))
-    result = handgrad.train.resume("runs/demo", epochs=5)
+    result = handgrad.train.resume("runs/demo")      # after an interruption
 
 Each step is the loop a user would write (zero_grad, forward, loss, backward, step)
 plus what the run records: the running loss and accuracy (from the argmax of the
@@ -58,7 +58,15 @@ _FORMAT = 1  # version of the resume state
 
 @dataclass
 class RunResult:
-    """What a run produced: the per-epoch history, test metrics, guard firings, time and the model."""
+    """What a run produced: the per-epoch history, test metrics, guard firings, time and the model.
+
+    history: one dict per epoch (see `history`). test_loss, test_accuracy: of the final
+    model; validation and test losses are the plain cross-entropy (the l2 term is part
+    of the training loss only). best_val_accuracy, best_epoch: None without validation.
+    guard_firings, guard_events: how often the divergence guard fired, and its messages.
+    seconds: training and validation time summed over the epochs (across resumes).
+    mean, std: the normalisation of the inputs. out: the run directory, or None.
+    """
 
     config: TrainConfig
     history: list[dict]
