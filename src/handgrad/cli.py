@@ -47,6 +47,7 @@ from handgrad.train import (
     resume,
 )
 from handgrad.train.plots import plot_confusion
+from handgrad.experiments.cli import add_experiment_parser, run_experiment_command
 
 USER_ERROR, FAILED, INTERRUPTED = 2, 1, 130
 CONFUSION_FILE = "confusion.png"
@@ -146,6 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     summary.add_argument("--model", default=_DEFAULTS.model, metavar="NAME",
                          help=f"one of {', '.join(models.names())} (default: {_DEFAULTS.model})")
     summary.add_argument("--model-option", dest="model_option", action="append", default=[], metavar="KEY=VALUE")
+    add_experiment_parser(commands)
     return parser
 
 
@@ -260,7 +262,8 @@ def cmd_summary(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "summary": cmd_summary}
+COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "summary": cmd_summary,
+            "experiment": run_experiment_command}
 
 
 def main(argv=None) -> int:

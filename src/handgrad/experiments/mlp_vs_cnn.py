@@ -164,7 +164,8 @@ def run(options: StudyOptions) -> Path:
     report.heading("Dropout: where and how much")
     dconfigs = dropout_configs(options)
     train_images = 0 if options.quick else DROPOUT_TRAIN_IMAGES
-    report.text("The CNN above (PyTorch's default initialisation) without weight decay, with one dropout layer after each conv block's pooling "
+    report.text("The CNN above (PyTorch's default initialisation) without weight decay, with one dropout layer "
+                "after each conv block's pooling "
                 "(`conv`) or after the hidden FC-ReLU (`fc`), at rates 0.1–0.5, against no dropout."
                 + ("" if options.quick else f" **Reduced:** {DROPOUT_REDUCTION}"))
     dresults = {name: train_variant(f"dropout {name}", config, options, train_images=train_images)

@@ -40,8 +40,8 @@ REDUCTION = (f"Each variant trains on the first {FULL_TRAIN_IMAGES:,} of the 54,
              f"(6,000) and test (10,000) sets are complete), for the report's 12 (20) epochs. The full data for all 68 "
              f"epochs did not fit the hour of a shared, heavily loaded 2-core CPU that all studies had together; set "
              f"`FULL_TRAIN_IMAGES = 0` in this module for the complete setting. Fewer images mean fewer steps "
-             f"({-(-FULL_TRAIN_IMAGES // 64) * 12:,} instead of 10,128 over 12 epochs) and more overfitting per epoch, so expect lower validation and test "
-             f"accuracies and a larger train-validation gap than published.")
+             f"({-(-FULL_TRAIN_IMAGES // 64) * 12:,} instead of 10,128 over 12 epochs) and more passes over "
+             f"each image, so expect somewhat lower validation and test accuracies than published.")
 PUBLISHED = {  # (train accuracy, validation accuracy), Table 1 of the report
     "baseline": (0.932076, 0.892121),
     "dropout": (0.889422, 0.897108),

@@ -214,7 +214,8 @@ def run(options: StudyOptions) -> Path:
     report.heading("Best net")
     images = "all" if options.quick or not BEST_TRAIN_IMAGES else f"{BEST_TRAIN_IMAGES:,}"
     report.text(f"Highest validation accuracy in the sweeps: **{chosen}**. Retrained "
-                f"({best_config.epochs} epoch(s), {images} training images) and tested. The report's best net was the base net with num_filters 16, trained 10 epochs on "
+                f"({best_config.epochs} epoch(s), {images} training images) and tested. The report's best net "
+                f"was the base net with num_filters 16, trained 10 epochs on "
                 f"CIFAR-10.")
     report.comparison("best", [
         ["best net: test accuracy", best.result.test_accuracy, 0.85,
