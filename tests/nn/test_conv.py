@@ -159,22 +159,27 @@ def test_conv2d_forward_alone_matches_torch(rng):
 
 
 @pytest.mark.parametrize("stride,padding", [(1, 0), (2, 1), ((3, 1), (2, 0))])
-def test_eval_mode_banded_forward_equals_training_forward(monkeypatch, stride, padding):
-    """In eval mode cols are built a band of output rows at a time; nothing may change."""
+@pytest.mark.parametrize("banded_training", [False, True])
+def test_banded_passes_equal_the_plain_training_pass(monkeypatch, stride, padding, banded_training):
+    """Large cols (and eval mode) are built band by band, twice; nothing may change."""
     import handgrad.nn.conv as conv_module
 
-    monkeypatch.setattr(conv_module, "BAND_BYTES", 1)  # one output row per band
     rng = np.random.default_rng(3)
     conv = nn.Conv2d(3, 5, (3, 2), stride=stride, padding=padding).double()
     x = rng.standard_normal((4, 3, 11, 9))
-    trained = conv(x)
-    g = rng.standard_normal(trained.shape)
-    dx_train = conv.backward(g)
-    grads_train = [p.grad.copy() for p in conv.parameters()]
+    plain = conv(x)
+    g = rng.standard_normal(plain.shape)
+    dx_plain = conv.backward(g)
+    grads_plain = [p.grad.copy() for p in conv.parameters()]
+
+    monkeypatch.setattr(conv_module, "BAND_BYTES", 1)  # one output row per band
+    if banded_training:
+        monkeypatch.setattr(conv_module, "KEEP_COLS_BYTES", 0)
+    else:
+        conv.eval()
     conv.zero_grad()
-    conv.eval()
-    evaluated = conv(x)
-    np.testing.assert_allclose(evaluated, trained, rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(conv.backward(g), dx_train, rtol=1e-12, atol=1e-12)  # cols rebuilt
-    for before, param in zip(grads_train, conv.parameters()):
+    banded = conv(x)
+    np.testing.assert_allclose(banded, plain, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(conv.backward(g), dx_plain, rtol=1e-12, atol=1e-12)
+    for before, param in zip(grads_plain, conv.parameters()):
         np.testing.assert_allclose(param.grad, before, rtol=1e-12, atol=1e-12)
