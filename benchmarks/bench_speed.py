@@ -206,7 +206,7 @@ def bench_layers(name, batch_size=64, repeats=100):
     print(f"| total | {forward.sum() * 1e3:.3f} | {backward.sum() * 1e3:.3f} |")
 
 
-def bench_image_sizes(rounds, steps=40):
+def bench_image_sizes(rounds, steps=10):
     """Milliseconds per training step of the wide CNN at batch 64 for 28, 56 and 112 pixel images."""
     header(f"Training step, wide-cnn, batch 64, by image size (best of {rounds} x {steps} steps, ms/step in the s columns)")
     results = {}
@@ -227,6 +227,7 @@ def main():
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--layers", action="store_true", help="only the per-layer breakdown")
     parser.add_argument("--plot", default=None, help="also measure image sizes and write the scaling plot to this PNG")
+    parser.add_argument("--only-batch", type=int, default=None, help="measure training at this batch size only")
     args = parser.parse_args()
     if args.layers:
         for name in MODELS:
