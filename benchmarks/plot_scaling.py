@@ -6,6 +6,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import NullFormatter  # noqa: E402
 
 
 def plot(by_batch: dict, by_image: dict, path: str) -> None:
@@ -27,5 +28,7 @@ def plot(by_batch: dict, by_image: dict, path: str) -> None:
               title="Wide CNN, batch 64: time against image size")
     right.set_xticks(sizes, labels=[str(s) for s in sizes])
     right.legend(fontsize=8)
+    for axis in (left, right):
+        axis.xaxis.set_minor_formatter(NullFormatter())
     fig.tight_layout()
     fig.savefig(path, dpi=110)
