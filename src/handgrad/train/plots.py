@@ -42,8 +42,11 @@ def plot_curves(history: list[dict], path: str | Path, title: str = "") -> None:
         label = "train" if split == "train" else "validation"
         loss_axes.plot(epochs, losses, style, label=label)
         accuracy_axes.plot(epochs, accuracies, style, label=label)
+    from matplotlib.ticker import MaxNLocator
+
     for axes, name in ((loss_axes, "loss"), (accuracy_axes, "accuracy (%)")):
         axes.set_xlabel("epoch")
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
         axes.set_ylabel(name)
         axes.grid(alpha=0.3)
         axes.legend()
