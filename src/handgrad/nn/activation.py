@@ -14,7 +14,12 @@ import numpy as np
 from handgrad.nn.module import Module
 
 
-class ReLU(Module):
+class _Elementwise(Module):
+    def samples_independent(self) -> bool:
+        return True
+
+
+class ReLU(_Elementwise):
     def forward(self, x):
         y = np.maximum(x, 0)
         self._save(y)
@@ -25,7 +30,7 @@ class ReLU(Module):
         return grad_out * (y > 0)
 
 
-class LeakyReLU(Module):
+class LeakyReLU(_Elementwise):
     def __init__(self, negative_slope: float = 0.01):
         super().__init__()
         self.negative_slope = float(negative_slope)
@@ -44,7 +49,7 @@ class LeakyReLU(Module):
         return f"negative_slope={self.negative_slope}"
 
 
-class Tanh(Module):
+class Tanh(_Elementwise):
     def forward(self, x):
         y = np.tanh(x)
         self._save(y)
@@ -55,7 +60,7 @@ class Tanh(Module):
         return grad_out * (1 - y * y)
 
 
-class Sigmoid(Module):
+class Sigmoid(_Elementwise):
     def forward(self, x):
         x = np.asarray(x)
         e = np.exp(-np.abs(x))  # never overflows

@@ -53,6 +53,9 @@ class Conv2d(Module):
         self.bias = Parameter(np.empty(out_channels, dtype=dtype)) if bias else None
         init.default_(self.weight, self.bias, rng)
 
+    def samples_independent(self) -> bool:
+        return True
+
     def output_shape(self, h: int, w: int) -> tuple[int, int]:
         (kh, kw), (sh, sw), (ph, pw) = self.kernel_size, self.stride, self.padding
         return output_size(h, kh, sh, ph), output_size(w, kw, sw, pw)

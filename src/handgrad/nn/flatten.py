@@ -12,6 +12,9 @@ class Flatten(Module):
         super().__init__()
         self.start_dim, self.end_dim = start_dim, end_dim
 
+    def samples_independent(self) -> bool:
+        return True
+
     def forward(self, x):
         x = np.asarray(x)
         start, end = self.start_dim % x.ndim, self.end_dim % x.ndim

@@ -16,7 +16,7 @@ Layers hand on CHWN memory behind NCHW shapes, so the next layer's `chwn` is fre
 from __future__ import annotations
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
+from numpy.lib.stride_tricks import as_strided, sliding_window_view
 
 
 def pair(value, name: str, minimum: int) -> tuple[int, int]:
@@ -77,13 +77,19 @@ def taps(kernel: tuple[int, int]):
     return [(i, j) for i in range(kernel[0]) for j in range(kernel[1])]
 
 
+def windows(xp: np.ndarray, kernel, stride, out_hw) -> np.ndarray:
+    """The (C, kh, kw, Ho, Wo, N) view of every window of a (C, Hp, Wp, N) array: element
+    [c, i, j, y, x, n] is xp[c, sh·y + i, sw·x + j, n]."""
+    sc, s_h, s_w, sn = xp.strides
+    return as_strided(
+        xp, (xp.shape[0], *kernel, *out_hw, xp.shape[3]),
+        (sc, s_h, s_w, s_h * stride[0], s_w * stride[1], sn), writeable=False)
+
+
 def im2col(xp: np.ndarray, kernel, stride, out_hw) -> np.ndarray:
-    """(C, Hp, Wp, N) padded input → cols (C·kh·kw, Ho·Wo·N), one copy per kernel tap."""
-    c, n = xp.shape[0], xp.shape[3]
-    cols = np.empty((c, kernel[0], kernel[1], out_hw[0], out_hw[1], n), dtype=xp.dtype)
-    for i, j in taps(kernel):
-        cols[:, i, j] = window(xp, i, j, stride, out_hw)
-    return cols.reshape(c * kernel[0] * kernel[1], -1)
+    """(C, Hp, Wp, N) padded input → cols (C·kh·kw, Ho·Wo·N), in one copy."""
+    c = xp.shape[0]
+    return windows(xp, kernel, stride, out_hw).reshape(c * kernel[0] * kernel[1], -1)
 
 
 def col2im(cols: np.ndarray, padded_shape, kernel, stride, out_hw) -> np.ndarray:

@@ -35,6 +35,9 @@ class Linear(Module):
         self.bias = Parameter(np.empty(out_features, dtype=dtype)) if bias else None
         init.default_(self.weight, self.bias, rng)
 
+    def samples_independent(self) -> bool:
+        return True
+
     def forward(self, x):
         x = check_input(self, x, 2, self.in_features)
         self._save(x)

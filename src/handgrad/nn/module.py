@@ -14,6 +14,8 @@ from typing import Iterator
 
 import numpy as np
 
+from handgrad.nn import parallel
+
 
 class Parameter:
     """A trainable array: `.data`, and `.grad` (None until the first backward)."""
@@ -79,18 +81,23 @@ class Module:
     def backward(self, grad_out):
         raise NotImplementedError(f"{type(self).__name__} does not define backward()")
 
+    def samples_independent(self) -> bool:
+        """True when sample n's output and input gradient depend on sample n alone (and on
+        no random stream), so a batch may be cut into chunks that run in parallel."""
+        return False
+
     def __call__(self, *args, **kwargs):
         return self.forward(*args, **kwargs)
 
     def _save(self, *items) -> None:
-        self._cache = items
+        object.__setattr__(self, "_cache", items)  # not a parameter, buffer or module
 
     def _take(self):
         """Return (and release) what forward saved; refuse a backward with no forward."""
         cache = self._cache
         if cache is None:
             raise RuntimeError(f"{type(self).__name__}.backward() called without a forward() before it")
-        self._cache = None
+        object.__setattr__(self, "_cache", None)
         return cache
 
     # -- traversal ------------------------------------------------------------
@@ -251,18 +258,43 @@ class Sequential(Module):
                 i += 1
         return order
 
+    def samples_independent(self) -> bool:
+        return all(module.samples_independent() for module in self.children())
+
     def forward(self, x):
         order = self.execution_order()
-        for module in order:
-            x = module(x)
-        self._save(order)
-        return x
+        chunks = 1
+        if order and parallel.get_num_threads() > 1 and self.samples_independent():
+            x = np.asarray(x)
+            chunks = parallel.chunk_count(len(x), self._largest_activation(order, x))
+        if chunks == 1:
+            self._save([order])
+            return _forward_through(order, x)
+        replicas = [order] + [[parallel.replica(m) for m in order] for _ in range(chunks - 1)]
+        self._save(replicas)
+        return np.concatenate(parallel.run_chunks(_forward_through, replicas, parallel.split(x, chunks)))
+
+    def _largest_activation(self, order, x) -> int:
+        """Elements per sample of the largest array a forward pass makes, from a one-sample
+        forward pass once per input shape (so the choice of chunks depends on shapes only)."""
+        sizes = self.__dict__.setdefault("_activation_sizes", {})
+        key = (x.shape[1:], x.dtype.str)
+        if key not in sizes and len(x):
+            out, largest = x[:1], x[:1].size
+            for module in order:
+                out = module(out)
+                largest = max(largest, np.size(out))
+            sizes[key] = largest
+        return sizes.get(key, 0)
 
     def backward(self, grad_out):
-        (order,) = self._take()
-        for module in reversed(order):
-            grad_out = module.backward(grad_out)
-        return grad_out
+        (replicas,) = self._take()
+        if len(replicas) == 1:
+            return _backward_through(replicas[0], grad_out)
+        grads = parallel.run_chunks(_backward_through, replicas, parallel.split(grad_out, len(replicas)))
+        for index, module in enumerate(replicas[0]):
+            parallel.gather_gradients(module, [twins[index] for twins in replicas[1:]])
+        return np.concatenate(grads)
 
     def __len__(self) -> int:
         return len(self._modules)
@@ -277,3 +309,15 @@ class Sequential(Module):
                 setattr(part, name, module)
             return part
         return list(self._modules.values())[index]
+
+
+def _forward_through(modules: list[Module], x):
+    for module in modules:
+        x = module(x)
+    return x
+
+
+def _backward_through(modules: list[Module], grad_out):
+    for module in reversed(modules):
+        grad_out = module.backward(grad_out)
+    return grad_out

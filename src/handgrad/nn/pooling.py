@@ -28,6 +28,9 @@ class _Pool2d(Module):
             raise ValueError(f"{type(self).__name__}: padding {self.padding} must be at most half "
                              f"of kernel_size {self.kernel_size}")
 
+    def samples_independent(self) -> bool:
+        return True
+
     def _geometry(self, x) -> tuple[np.ndarray, tuple[int, int]]:
         x = np.asarray(x)
         if x.ndim != 4:

@@ -1,0 +1,162 @@
+"""Batch parallelism in Sequential: chunks on threads give PyTorch's numbers and the serial
+numbers, gradients of every chunk arrive, and layers that need the whole batch stay serial."""
+
+import numpy as np
+import pytest
+
+from handgrad import nn
+from handgrad.nn import parallel
+from torch_helpers import assert_close, compare_with_torch, lenet5
+
+
+@pytest.fixture
+def threads(monkeypatch):
+    """Run the test with the given number of threads (and chunks of any size worth a
+    thread), then restore the defaults."""
+    before = parallel.get_num_threads()
+    monkeypatch.setattr(parallel, "MIN_CHUNK_ELEMENTS", 1)
+    yield parallel.set_num_threads
+    parallel.set_num_threads(before)
+
+
+def cnn(dtype=np.float64):
+    return nn.Sequential(nn.Conv2d(2, 5, 3, padding=1, dtype=dtype), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Conv2d(5, 4, 3, dtype=dtype), nn.Tanh(), nn.Flatten(),
+                         nn.Linear(4 * 2 * 2, 6, dtype=dtype), nn.LeakyReLU(), nn.Linear(6, 3, dtype=dtype))
+
+
+def forward_backward(model, x, grad_out):
+    model.zero_grad()
+    y = model(x)
+    dx = model.backward(grad_out)
+    return y, dx, {name: p.grad.copy() for name, p in model.named_parameters()}
+
+
+def count_parallel_runs(monkeypatch) -> list:
+    calls = []
+    run_chunks = parallel.run_chunks
+    monkeypatch.setattr(parallel, "run_chunks", lambda work, *per: calls.append(len(per[0])) or run_chunks(work, *per))
+    return calls
+
+
+@pytest.mark.parametrize("batch", [16, 37, 64])
+def test_chunks_equal_serial_run(threads, rng, batch, monkeypatch):
+    model = cnn()
+    x = rng.standard_normal((batch, 2, 8, 8))
+    grad_out = rng.standard_normal((batch, 3))
+    threads(1)
+    serial = forward_backward(model, x, grad_out)
+    threads(3)
+    calls = count_parallel_runs(monkeypatch)
+    chunked = forward_backward(model, x, grad_out)
+    assert calls == [3, 3]  # forward and backward, cut in chunks
+    for a, b in zip(serial[:2], chunked[:2]):
+        assert a.shape == b.shape
+        np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-12)
+    for name in serial[2]:
+        np.testing.assert_allclose(chunked[2][name], serial[2][name], rtol=1e-12, atol=1e-12, err_msg=name)
+
+
+def test_lenet5_in_chunks_equals_torch(threads, rng):
+    threads(2)
+    model = lenet5()
+    compare_with_torch(model, rng.standard_normal((64, 1, 28, 28)).astype(np.float32))
+
+
+def test_gradients_accumulate_across_calls_as_in_serial_mode(threads, rng):
+    threads(2)
+    model = cnn()
+    x, grad_out = rng.standard_normal((32, 2, 8, 8)), rng.standard_normal((32, 3))
+    _, _, once = forward_backward(model, x, grad_out)
+    model(x)
+    model.backward(grad_out)  # no zero_grad: adds to the gradient already there
+    for name, param in model.named_parameters():
+        np.testing.assert_allclose(param.grad, 2 * once[name], rtol=1e-12, err_msg=name)
+
+
+def test_runs_are_reproducible(threads, rng):
+    threads(2)
+    x, grad_out = rng.standard_normal((64, 2, 8, 8)).astype(np.float32), rng.standard_normal((64, 3)).astype(np.float32)
+    model = cnn(np.float32)
+    first, second = (forward_backward(model, x, grad_out) for _ in range(2))
+    for a, b in zip(first[:2], second[:2]):
+        np.testing.assert_array_equal(a, b)
+    for name in first[2]:
+        np.testing.assert_array_equal(first[2][name], second[2][name])
+
+
+def test_parameter_updates_reach_every_chunk(threads, rng):
+    threads(2)
+    model = cnn()
+    x = rng.standard_normal((32, 2, 8, 8))
+    model[8].weight.data += 1.0  # in place, as an optimizer step does
+    model.train(False)
+    expected = model(x[16:])
+    np.testing.assert_allclose(model(x)[16:], expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("layer", [nn.BatchNorm1d(6, dtype=np.float64), nn.Dropout(0.5)])
+def test_whole_batch_layers_keep_training_serial_and_eval_parallel(threads, rng, layer, monkeypatch):
+    threads(2)
+    model = nn.Sequential(nn.Linear(4, 6, dtype=np.float64), layer, nn.Linear(6, 2, dtype=np.float64))
+    calls = count_parallel_runs(monkeypatch)
+    x = rng.standard_normal((64, 4))
+    model(x)
+    model.backward(np.ones((64, 2)))
+    assert calls == []
+    model.eval()
+    model(x)
+    assert calls == [2]
+
+
+def test_dropout_model_gives_the_same_numbers_for_any_thread_count(threads, rng):
+    import handgrad
+
+    results = []
+    for count in (1, 2):
+        threads(count)
+        handgrad.manual_seed(3)
+        model = nn.Sequential(nn.Linear(4, 6, dtype=np.float64), nn.Dropout(0.5), nn.Linear(6, 2, dtype=np.float64))
+        results.append(model(np.ones((64, 4))))
+    np.testing.assert_array_equal(results[0], results[1])
+
+
+def test_nested_sequential_runs_in_chunks_once(threads, rng, monkeypatch):
+    threads(2)
+    inner = nn.Sequential(nn.Linear(4, 5, dtype=np.float64), nn.ReLU())
+    model = nn.Sequential(inner, nn.Linear(5, 2, dtype=np.float64))
+    calls = count_parallel_runs(monkeypatch)
+    x, grad_out = rng.standard_normal((40, 4)), rng.standard_normal((40, 2))
+    y, dx, grads = forward_backward(model, x, grad_out)
+    assert calls == [2, 2]  # the outer forward and backward; the inner Sequential runs serially in each chunk
+    threads(1)
+    expected = forward_backward(model, x, grad_out)
+    assert_close(dx, expected[1])
+    for name in grads:
+        assert_close(grads[name], expected[2][name], what=name)
+
+
+def test_an_error_in_a_chunk_reaches_the_caller(threads, rng):
+    threads(2)
+    model = cnn()
+    with pytest.raises(ValueError, match="Conv2d: expected 2 features/channels"):
+        model(rng.standard_normal((64, 3, 8, 8)))
+
+
+def test_chunks_are_cut_only_when_each_holds_enough_work(threads, monkeypatch):
+    calls = count_parallel_runs(monkeypatch)
+    model = cnn()  # its largest activation: 5 channels of 8x8 per sample
+    monkeypatch.setattr(parallel, "MIN_CHUNK_ELEMENTS", 5 * 8 * 8 * 10)
+    threads(2)
+    model(np.zeros((19, 2, 8, 8)))  # 1.9 chunks' worth: serial
+    model(np.zeros((20, 2, 8, 8)))  # two chunks of 10 samples
+    model(np.zeros((1000, 2, 8, 8)))  # never more chunks than threads
+    threads(1)
+    model(np.zeros((1000, 2, 8, 8)))
+    assert calls == [2, 2]
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, "2"])
+def test_set_num_threads_refuses_non_positive_ints(bad):
+    with pytest.raises(ValueError, match="positive int"):
+        parallel.set_num_threads(bad)
