@@ -95,15 +95,19 @@ class MaxPool2d(_Pool2d):
         if tiles.shape[1] * tiles.shape[2] != h or tiles.shape[3] * tiles.shape[4] != w:
             dx[...] = 0  # rows/columns past the last whole tile get no gradient
         dtiles = blocks(dx, self.kernel_size, y.shape[1:3])
-        unclaimed = None
-        for i, j in taps(self.kernel_size):
+        (first_i, first_j), *rest = taps(self.kernel_size)
+        claimed = tiles[:, :, first_i, :, first_j, :] == y
+        np.multiply(g, claimed, out=dtiles[:, :, first_i, :, first_j, :])
+        if not rest:
+            return nchw(dx)
+        *middle, (last_i, last_j) = rest
+        unclaimed = np.logical_not(claimed, out=claimed)
+        for i, j in middle:
             hit = tiles[:, :, i, :, j, :] == y
-            if unclaimed is None:
-                unclaimed = ~hit
-            else:
-                hit &= unclaimed
-                unclaimed &= ~hit
+            hit &= unclaimed
+            unclaimed ^= hit  # hit ⊆ unclaimed: this removes it
             np.multiply(g, hit, out=dtiles[:, :, i, :, j, :])
+        np.multiply(g, unclaimed, out=dtiles[:, :, last_i, :, last_j, :])  # the maximum is here if not before
         return nchw(dx)
 
 
