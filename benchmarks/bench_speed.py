@@ -120,8 +120,8 @@ def row(label, ours, theirs):
     print(f"| {label:<38} | {ours:9.3f} | {theirs:9.3f} | {ours / theirs:5.2f} |", flush=True)
 
 
-def header(title):
-    print(f"\n{title}\n\n| {'measurement':<38} | handgrad s | PyTorch s | ratio |\n|{'-' * 40}|-----------:|----------:|------:|")
+def header(title, columns=("handgrad s", "PyTorch s")):
+    print(f"\n{title}\n\n| {'measurement':<38} | {columns[0]:>9} | {columns[1]:>9} | ratio |\n|{'-' * 40}|-----------:|----------:|------:|")
 
 
 def bench_training(name, batch_sizes, rounds, steps):
@@ -179,6 +179,29 @@ def bench_accuracy(name, epochs=2, batch_size=64, lr=1e-3):
     row(f"{epochs} epochs, seconds", t_ours, t_theirs)
     print(f"\ntest accuracy: handgrad {a_ours:.4f}, PyTorch {a_theirs:.4f}, difference {100 * (a_ours - a_theirs):+.2f} points")
     return a_ours, a_theirs
+
+
+def bench_cli_loop(rounds, batch_size=64):
+    """`handgrad train`'s epoch loop (Trainer.train_epoch: shuffling, the bar, the guard,
+    running accuracy) against the user-written loop, on the same 60,000 images."""
+    from handgrad.train import TrainConfig, Trainer
+
+    header(f"Training epoch, lenet5, batch {batch_size}: handgrad train's loop against the user-written loop",
+           ("CLI loop s", "user loop s"))
+    config = TrainConfig(model="lenet5", epochs=1, batch_size=batch_size, optimizer="adam", lr=1e-3,
+                         val_fraction=0.0, quiet=True, data_dir=str(DATA))
+    trainer = Trainer(config)
+    x, y = trainer.data.x_train, trainer.data.y_train.astype(np.int64)
+    user_model, _ = twin_models("lenet5", 28)
+    user_step = handgrad_trainer(user_model)
+
+    def cli_epoch():
+        trainer.epoch = 1
+        start = time.perf_counter()
+        trainer.train_epoch()
+        return time.perf_counter() - start
+
+    row("epoch, 60,000 images", *best_of(rounds, cli_epoch, lambda: time_epoch(user_step, x, y, batch_size, 0, None)))
 
 
 def bench_layers(name, batch_size=64, repeats=100):
@@ -241,6 +264,7 @@ def main():
     by_batch["wide-cnn"] = bench_training("wide-cnn", [16, 64, 256], rounds, steps or 300)
     bench_inference("wide-cnn", rounds * 2)
     if not args.quick:
+        bench_cli_loop(rounds)
         bench_accuracy("lenet5")
     if args.plot:
         from plot_scaling import plot
