@@ -229,6 +229,11 @@ class Sequential(Module):
     by a MaxPool2d runs as pool-then-ReLU (max and ReLU commute, and both send each
     window's gradient to the same element), so the ReLU touches a quarter of the data.
     `backward` replays the order the forward pass actually used.
+
+    When every layer treats samples independently and a batch holds enough work, the
+    batch runs in chunks on several threads (see `handgrad.nn.parallel`); the numbers
+    agree with a one-thread run to float rounding, and a run is reproducible for a given
+    `handgrad.set_num_threads`.
     """
 
     def __init__(self, *modules: Module):

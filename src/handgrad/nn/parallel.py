@@ -1,16 +1,17 @@
 """Batch parallelism for Sequential: the batch is cut into one chunk per thread, and each
 chunk runs through its own replica of the layers at the same time.
 
-A replica shares the parameter arrays of the original (so an optimizer step or a
-`load_state_dict` reaches every replica) but has its own caches and its own `.grad`;
-after the backward pass the replicas' gradients are added into the original's, in a
-fixed order, so a run is reproducible. NumPy's array operations and OpenBLAS's matrix
-multiplies release the GIL, so the chunks really run in parallel; each multiply then
-uses one BLAS thread, and the chunks between them use the cores.
+A replica, made for each forward pass, shares the parameter arrays of the original but
+has its own caches and its own `.grad`; after the backward pass the replicas' gradients
+are added into the original's in a fixed order, so a run is reproducible. NumPy's array
+operations and OpenBLAS's matrix multiplies release the GIL, so the chunks really run at
+once; each multiply then uses one BLAS thread, the threads of the chunks use the cores.
 
-Only layers whose output for sample n depends on input n alone take part (see
-`Module.samples_independent`): BatchNorm in training mode (batch statistics) and
-Dropout in training mode (one random stream) keep a Sequential serial.
+A batch is cut only when each chunk's largest activation holds at least
+`MIN_CHUNK_ELEMENTS` elements, and only when every layer's output for sample n depends on
+input n alone (see `Module.samples_independent`): BatchNorm in training mode (batch
+statistics) and Dropout in training mode (one random stream) keep a Sequential serial.
+`set_num_threads(1)` turns it off.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from threadpoolctl import ThreadpoolController
 # each other's hand-offs of the GIL (measured on 2 cores: LeNet-5 at batch 64 is 7% slower
 # in two chunks, at batch 256 16% faster; inference at batch 1,000 32% faster).
 MIN_CHUNK_ELEMENTS = 1 << 18
+MIN_ELEMENTWISE_CHUNK = 1 << 17  # elements; for `elementwise` (optimizer steps)
 
 _threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 _pool: ThreadPoolExecutor | None = None
@@ -81,6 +83,20 @@ def _run_inside(work, args):
         return work(*args)
     finally:
         _inside.active = False
+
+
+def elementwise(work, *arrays) -> None:
+    """work(*arrays) for an in-place, element-wise `work` on equally shaped C-contiguous
+    arrays, run on pieces of them on the threads when they are large: the same operations
+    on every element, so the result is identical to one call."""
+    size = arrays[0].size
+    chunks = 1 if getattr(_inside, "active", False) else min(_threads, size // MIN_ELEMENTWISE_CHUNK)
+    if chunks <= 1 or not all(a.flags.c_contiguous and a.size == size for a in arrays):
+        work(*arrays)
+        return
+    bounds = np.linspace(0, size, chunks + 1).astype(int)
+    pieces = [[a.reshape(-1)[lo:hi] for lo, hi in zip(bounds, bounds[1:])] for a in arrays]
+    run_chunks(work, *pieces)
 
 
 def replica(module):

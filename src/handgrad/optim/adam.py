@@ -20,8 +20,11 @@ State: `step` (int), `exp_avg` (m), `exp_avg_sq` (v).
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 
+from handgrad.nn import parallel
 from handgrad.optim.optimizer import Optimizer, lerp_
 
 
@@ -61,21 +64,28 @@ class Adam(Optimizer):
             else:
                 grad = grad + weight_decay * p
 
-        scratch = np.empty_like(p)
-        lerp_(exp_avg, grad, 1 - beta1, scratch)
-        exp_avg_sq *= beta2
-        np.multiply(grad, 1 - beta2, out=scratch)
-        scratch *= grad
-        exp_avg_sq += scratch
-
         step_size = lr / (1 - beta1**step)
         bias_correction2_sqrt = (1 - beta2**step) ** 0.5
-        denom = np.sqrt(exp_avg_sq)
-        denom /= bias_correction2_sqrt
-        denom += eps
-        np.multiply(exp_avg, -step_size, out=scratch)
-        scratch /= denom
-        p += scratch
+        parallel.elementwise(partial(_adam_step, beta1=beta1, beta2=beta2, step_size=step_size,
+                                     bias_correction2_sqrt=bias_correction2_sqrt, eps=eps),
+                             p, grad, exp_avg, exp_avg_sq)
+
+
+def _adam_step(p, grad, exp_avg, exp_avg_sq, *, beta1, beta2, step_size, bias_correction2_sqrt, eps):
+    """The element-wise part of an Adam step, in place (on a whole parameter or a piece)."""
+    scratch = np.empty_like(p)
+    lerp_(exp_avg, grad, 1 - beta1, scratch)
+    exp_avg_sq *= beta2
+    np.multiply(grad, 1 - beta2, out=scratch)
+    scratch *= grad
+    exp_avg_sq += scratch
+
+    denom = np.sqrt(exp_avg_sq)
+    denom /= bias_correction2_sqrt
+    denom += eps
+    np.multiply(exp_avg, -step_size, out=scratch)
+    scratch /= denom
+    p += scratch
 
 
 class AdamW(Adam):
