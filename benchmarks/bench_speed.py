@@ -167,18 +167,26 @@ def bench_inference(name, rounds):
     row("inference, 10k images", *best_of(rounds, run_ours, run_torch))
 
 
-def bench_accuracy(name, epochs=2, batch_size=64, lr=1e-3):
+def bench_accuracy(name, epochs=2, batch_size=64, lr=1e-3, seeds=(0, 1, 2)):
+    """Test accuracy of both frameworks after `epochs`, from the same initial weights and
+    batches, for each seed (the two runs differ only by float rounding, which grows over
+    training into different but equally good models: one seed's difference is noise)."""
     header(f"Test accuracy after {epochs} epochs, {name}, batch {batch_size}, same initial weights and batches")
     x, y = mnist("train")
     xt, yt = mnist("test")
-    ours, theirs = twin_models(name, 28)
-    ours_step, theirs_step = handgrad_trainer(ours, lr), torch_trainer(theirs, lr)
-    t_ours = sum(time_epoch(ours_step, x, y, batch_size, epoch, None) for epoch in range(epochs))
-    t_theirs = sum(time_epoch(theirs_step, x, y, batch_size, epoch, None, to_torch=True) for epoch in range(epochs))
-    a_ours, a_theirs = accuracy_handgrad(ours, xt, yt), accuracy_torch(theirs, xt, yt)
-    row(f"{epochs} epochs, seconds", t_ours, t_theirs)
-    print(f"\ntest accuracy: handgrad {a_ours:.4f}, PyTorch {a_theirs:.4f}, difference {100 * (a_ours - a_theirs):+.2f} points")
-    return a_ours, a_theirs
+    differences = []
+    for seed in seeds:
+        ours, theirs = twin_models(name, 28, seed)
+        ours_step, theirs_step = handgrad_trainer(ours, lr), torch_trainer(theirs, lr)
+        batch_seeds = [1000 * seed + epoch for epoch in range(epochs)]
+        t_ours = sum(time_epoch(ours_step, x, y, batch_size, s, None) for s in batch_seeds)
+        t_theirs = sum(time_epoch(theirs_step, x, y, batch_size, s, None, to_torch=True) for s in batch_seeds)
+        a_ours, a_theirs = accuracy_handgrad(ours, xt, yt), accuracy_torch(theirs, xt, yt)
+        differences.append(a_ours - a_theirs)
+        row(f"seed {seed}: {epochs} epochs, seconds", t_ours, t_theirs)
+        print(f"    test accuracy: handgrad {a_ours:.4f}, PyTorch {a_theirs:.4f}, "
+              f"difference {100 * differences[-1]:+.2f} points")
+    print(f"\nmean difference over {len(seeds)} seeds: {100 * np.mean(differences):+.2f} points")
 
 
 def bench_cli_loop(rounds, batch_size=64):
