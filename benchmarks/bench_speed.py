@@ -48,13 +48,16 @@ def twin_models(name: str, image_size: int, seed: int = 0):
     return ours, theirs
 
 
-def handgrad_trainer(model, lr=1e-3):
+def handgrad_trainer(model, lr=1e-3, input_grad=True):
+    """The user loop; with input_grad=False it calls `backward_parameters`, which skips the
+    gradient of the input images, as PyTorch does for inputs that do not require grad."""
     loss_fn, opt = nn.CrossEntropyLoss(), optim.Adam(model.parameters(), lr=lr)
+    backward = model.backward if input_grad else model.backward_parameters
 
     def step(x, y):
         opt.zero_grad()
         loss = loss_fn(model(x), y)
-        model.backward(loss_fn.backward())
+        backward(loss_fn.backward())
         opt.step()
         return loss
     return step
@@ -124,14 +127,15 @@ def header(title, columns=("handgrad s", "PyTorch s")):
     print(f"\n{title}\n\n| {'measurement':<38} | {columns[0]:>9} | {columns[1]:>9} | ratio |\n|{'-' * 40}|-----------:|----------:|------:|")
 
 
-def bench_training(name, batch_sizes, rounds, steps):
+def bench_training(name, batch_sizes, rounds, steps, input_grad=True):
     """Seconds per epoch (60,000 images, 28 px) for each batch size: {batch: (ours, theirs)}."""
-    header(f"Training, {name}, Adam 1e-3, float32" + (f" ({steps} steps at batch 64 or the same images, scaled to one epoch)" if steps else " (one epoch)"))
+    header(f"Training, {name}, Adam 1e-3, float32" + (f" ({steps} steps at batch 64 or the same images, scaled to one epoch)" if steps else " (one epoch)")
+           + ("" if input_grad else ", handgrad with model.backward_parameters"))
     x, y = mnist("train")
     results = {}
     for batch_size in batch_sizes:
         ours, theirs = twin_models(name, 28)
-        ours_step, theirs_step = handgrad_trainer(ours), torch_trainer(theirs)
+        ours_step, theirs_step = handgrad_trainer(ours, input_grad=input_grad), torch_trainer(theirs)
         n_steps = steps and max(1, steps * 64 // batch_size)
         t_ours, t_theirs = best_of(
             rounds,
@@ -268,6 +272,7 @@ def main():
     print(f"handgrad {handgrad.__version__}, numpy {np.__version__}, torch {torch.__version__} "
           f"({torch.get_num_threads()} threads)")
     by_batch = {"lenet5": bench_training("lenet5", [16, 64, 256], rounds, steps)}
+    bench_training("lenet5", [16, 64, 256], rounds, steps, input_grad=False)
     bench_inference("lenet5", rounds * 2)
     by_batch["wide-cnn"] = bench_training("wide-cnn", [16, 64, 256], rounds, steps or 300)
     bench_inference("wide-cnn", rounds * 2)

@@ -356,3 +356,53 @@ def test_base_module_forward_backward_not_implemented():
         nn.Module()(np.zeros(1))
     with pytest.raises(NotImplementedError):
         nn.Module().backward(np.zeros(1))
+
+
+# -- backward_parameters: the parameter gradients of backward, without the input's -------------
+
+
+def _parameter_grads(model):
+    return {name: p.grad.copy() for name, p in model.named_parameters()}
+
+
+@pytest.mark.parametrize("make, x_shape", [
+    (lambda: nn.Conv2d(2, 3, 3, padding=1, dtype=np.float64), (6, 2, 4, 4)),
+    (lambda: nn.Linear(5, 4, dtype=np.float64), (6, 5)),
+    (lambda: nn.Sequential(nn.Conv2d(2, 3, 3, padding=1, dtype=np.float64), nn.ReLU(), nn.MaxPool2d(2),
+                           nn.Flatten(), nn.Linear(12, 4, dtype=np.float64)), (6, 2, 4, 4)),
+    (lambda: nn.Sequential(nn.ReLU(), nn.Flatten(), nn.Linear(32, 4, dtype=np.float64)), (6, 2, 4, 4)),  # no parameters first
+    (lambda: small_bn_model(np.float64), (6, 2, 6, 6)),
+])
+def test_backward_parameters_gives_backwards_parameter_gradients(make, x_shape, rng):
+    model = make()
+    x = rng.standard_normal(x_shape)
+    handgrad.manual_seed(0)
+    y = model(x)
+    grad_out = rng.standard_normal(y.shape)
+    model.backward(grad_out)
+    expected = _parameter_grads(model)
+    model.zero_grad()
+    handgrad.manual_seed(0)  # the same dropout masks
+    model(x)
+    assert model.backward_parameters(grad_out) is None
+    actual = _parameter_grads(model)
+    assert list(actual) == list(expected)
+    for name in expected:
+        np.testing.assert_array_equal(actual[name], expected[name], err_msg=name)
+    with pytest.raises(RuntimeError, match="without a forward"):
+        model.backward_parameters(grad_out)  # the cache was used up, as by backward
+
+
+def test_banded_conv_backward_parameters_equal_backward(rng, monkeypatch):
+    from handgrad.nn import conv
+
+    monkeypatch.setattr(conv, "KEEP_COLS_BYTES", 0)  # every training pass in bands
+    layer = nn.Conv2d(2, 3, 3, padding=1, dtype=np.float64)
+    x, grad_out = rng.standard_normal((4, 2, 9, 9)), rng.standard_normal((4, 3, 9, 9))
+    layer(x)
+    layer.backward(grad_out)
+    expected = layer.weight.grad.copy()
+    layer.zero_grad()
+    layer(x)
+    layer.backward_parameters(grad_out)
+    np.testing.assert_array_equal(layer.weight.grad, expected)

@@ -204,3 +204,17 @@ def test_elementwise_runs_non_contiguous_arrays_in_one_call(threads, monkeypatch
     a = np.ones((10, 10))[:, ::2]
     parallel.elementwise(lambda x: x.__imul__(3), a)
     assert calls == [] and (a == 3).all()
+
+
+def test_backward_parameters_in_chunks_equals_backward(threads, rng, monkeypatch):
+    threads(2)
+    calls = count_parallel_runs(monkeypatch)
+    model = cnn()
+    x, grad_out = rng.standard_normal((32, 2, 8, 8)), rng.standard_normal((32, 3))
+    _, _, expected = forward_backward(model, x, grad_out)
+    model.zero_grad()
+    model(x)
+    assert model.backward_parameters(grad_out) is None
+    assert calls == [2, 2, 2, 2]
+    for name, param in model.named_parameters():
+        np.testing.assert_array_equal(param.grad, expected[name], err_msg=name)

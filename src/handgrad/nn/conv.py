@@ -93,31 +93,40 @@ class Conv2d(Module):
             yield top, bottom, xp[:, top * sh : (bottom - 1) * sh + kh]
 
     def backward(self, grad_out):
+        return self._backward(grad_out, input_grad=True)
+
+    def backward_parameters(self, grad_out) -> None:
+        self._backward(grad_out, input_grad=False)
+
+    def _backward(self, grad_out, input_grad: bool):
         xp, cols, (h, w) = self._take()
         _, _, ho, wo = grad_out.shape
         g = chwn(grad_out).reshape(self.out_channels, -1)
         weight = self.weight.data.reshape(self.out_channels, -1)
         if self.bias is not None:
             self.bias.accumulate(g.sum(axis=1))
-        if cols is not None:
-            self.weight.accumulate((cols @ g.T).T.reshape(self.weight.shape))  # faster than g @ cols.T
-            dxp = col2im(weight.T @ g, xp.shape, self.kernel_size, self.stride, (ho, wo))
+        if cols is None:
+            dxp = self._backward_in_bands(xp, g.reshape(self.out_channels, ho, -1), weight, (ho, wo), input_grad)
         else:
-            dxp = self._backward_in_bands(xp, g.reshape(self.out_channels, ho, -1), weight, (ho, wo))
+            self.weight.accumulate((cols @ g.T).T.reshape(self.weight.shape))  # faster than g @ cols.T
+            dxp = col2im(weight.T @ g, xp.shape, self.kernel_size, self.stride, (ho, wo)) if input_grad else None
+        if not input_grad:
+            return None
         ph, pw = self.padding
         return nchw(dxp[:, ph : ph + h, pw : pw + w, :])
 
-    def _backward_in_bands(self, xp, g, weight, out_hw):
+    def _backward_in_bands(self, xp, g, weight, out_hw, input_grad: bool):
         """The backward pass band by band, rebuilding each band's cols (all of it in cache)."""
         d_weight = np.zeros((weight.shape[1], self.out_channels), dtype=weight.dtype)
-        dxp = np.zeros(xp.shape, dtype=xp.dtype)
+        dxp = np.zeros(xp.shape, dtype=xp.dtype) if input_grad else None
         sh = self.stride[0]
         for top, bottom, band in self._bands(xp, out_hw):
             cols_band = im2col(band, self.kernel_size, self.stride, (bottom - top, out_hw[1]))
             g_band = g[:, top:bottom].reshape(self.out_channels, -1)
             d_weight += cols_band @ g_band.T
-            dxp[:, top * sh : top * sh + band.shape[1]] += col2im(
-                weight.T @ g_band, band.shape, self.kernel_size, self.stride, (bottom - top, out_hw[1]))
+            if input_grad:
+                dxp[:, top * sh : top * sh + band.shape[1]] += col2im(
+                    weight.T @ g_band, band.shape, self.kernel_size, self.stride, (bottom - top, out_hw[1]))
         self.weight.accumulate(d_weight.T.reshape(self.weight.shape))
         return dxp
 

@@ -47,11 +47,14 @@ class Linear(Module):
         return y
 
     def backward(self, grad_out):
+        self.backward_parameters(grad_out)
+        return grad_out @ self.weight.data
+
+    def backward_parameters(self, grad_out) -> None:
         (x,) = self._take()
         self.weight.accumulate(grad_out.T @ x)
         if self.bias is not None:
             self.bias.accumulate(grad_out.sum(axis=0))
-        return grad_out @ self.weight.data
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"

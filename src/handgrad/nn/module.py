@@ -81,6 +81,12 @@ class Module:
     def backward(self, grad_out):
         raise NotImplementedError(f"{type(self).__name__} does not define backward()")
 
+    def backward_parameters(self, grad_out) -> None:
+        """`backward` without the gradient of the input: only the parameters' `.grad` are
+        accumulated. A training loop whose input is data (which needs no gradient, as in
+        PyTorch, where inputs do not require grad) calls this to skip that work."""
+        self.backward(grad_out)
+
     def samples_independent(self) -> bool:
         """True when sample n's output and input gradient depend on sample n alone (and on
         no random stream), so a batch may be cut into chunks that run in parallel."""
@@ -293,13 +299,23 @@ class Sequential(Module):
         return sizes.get(key, 0)
 
     def backward(self, grad_out):
+        return self._backward(grad_out, input_grad=True)
+
+    def backward_parameters(self, grad_out) -> None:
+        """Backward through every layer; the first layer skips the gradient of its input."""
+        self._backward(grad_out, input_grad=False)
+
+    def _backward(self, grad_out, input_grad: bool):
         (replicas,) = self._take()
+        if not replicas[0]:
+            return grad_out if input_grad else None
+        work = _backward_through if input_grad else _backward_parameters_through
         if len(replicas) == 1:
-            return _backward_through(replicas[0], grad_out)
-        grads = parallel.run_chunks(_backward_through, replicas, parallel.split(grad_out, len(replicas)))
+            return work(replicas[0], grad_out)
+        grads = parallel.run_chunks(work, replicas, parallel.split(grad_out, len(replicas)))
         for index, module in enumerate(replicas[0]):
             parallel.gather_gradients(module, [twins[index] for twins in replicas[1:]])
-        return np.concatenate(grads)
+        return np.concatenate(grads) if input_grad else None
 
     def __len__(self) -> int:
         return len(self._modules)
@@ -326,3 +342,7 @@ def _backward_through(modules: list[Module], grad_out):
     for module in reversed(modules):
         grad_out = module.backward(grad_out)
     return grad_out
+
+
+def _backward_parameters_through(modules: list[Module], grad_out) -> None:
+    modules[0].backward_parameters(_backward_through(modules[1:], grad_out))

@@ -172,7 +172,7 @@ class Trainer:
                     loss += 0.5 * l2 * sum(float(np.vdot(w.data, w.data)) for w in weights)
                 pending += 1
                 if guard.check_finite(loss, self.epoch, step):
-                    model.backward(loss_fn.backward())
+                    model.backward_parameters(loss_fn.backward())  # the images need no gradient
                     if l2:
                         for w in weights:
                             w.grad += l2 * w.data
