@@ -183,3 +183,11 @@ def test_banded_passes_equal_the_plain_training_pass(monkeypatch, stride, paddin
     np.testing.assert_allclose(conv.backward(g), dx_plain, rtol=1e-12, atol=1e-12)
     for before, param in zip(grads_plain, conv.parameters()):
         np.testing.assert_allclose(param.grad, before, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("columns", [1, 5, 8, 13])
+def test_blocked_weight_gradient_equals_one_product(columns, rng):
+    from handgrad.nn.conv import weight_gradient
+
+    cols, g = rng.standard_normal((7, columns)), rng.standard_normal((3, columns))
+    np.testing.assert_allclose(weight_gradient(cols, g, block=4), cols @ g.T, rtol=1e-12, atol=1e-12)

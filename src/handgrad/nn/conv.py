@@ -7,7 +7,8 @@ Forward:   y[n, o, p, q] = b[o] + Σ_{c,i,j} W[o, c, i, j] · xp[n, c, sh·p + i
            (xp = x zero-padded). With cols = im2col(xp) of shape (C·kh·kw, Ho·Wo·N):
            Y = W₂ @ cols + b,   W₂ = W reshaped (O, C·kh·kw),   Y (O, Ho·Wo·N).
 Backward, with G = ∂L/∂y laid out as Y:
-           ∂L/∂W₂ = G @ colsᵀ           (a correlation of the input with the upstream gradient)
+           ∂L/∂W₂ = G @ colsᵀ           (a correlation of the input with the upstream gradient;
+                                        computed as (cols @ Gᵀ)ᵀ in cache-sized column blocks)
            ∂L/∂b  = Σ over columns of G
            ∂L/∂cols = W₂ᵀ @ G,  ∂L/∂x = crop(col2im(∂L/∂cols))
            (col2im scatters each window back; this is the full convolution of the
@@ -29,6 +30,17 @@ from handgrad.nn.module import Module, Parameter
 
 KEEP_COLS_BYTES = 8 << 20  # a training pass keeps cols up to this size for its backward pass
 BAND_BYTES = 2 << 20  # beyond it (and in eval mode) cols are built in bands of this size
+DW_BLOCK = 2048  # columns per block of the weight gradient's product
+
+
+def weight_gradient(cols: np.ndarray, g: np.ndarray, block: int = DW_BLOCK) -> np.ndarray:
+    """cols (K, M) @ gᵀ (M, O) → (K, O), summed over blocks of `block` columns: with M in the
+    tens of thousands and K, O small, OpenBLAS takes twice as long for the whole product as
+    for blocks that stay in cache (conv1 of LeNet-5 at batch 64: 0.95 ms against 0.45 ms)."""
+    total = cols[:, :block] @ g[:, :block].T
+    for start in range(block, cols.shape[1], block):
+        total += cols[:, start : start + block] @ g[:, start : start + block].T
+    return total
 
 
 def _rows_padded(weight: np.ndarray) -> np.ndarray:
@@ -108,7 +120,7 @@ class Conv2d(Module):
         if cols is None:
             dxp = self._backward_in_bands(xp, g.reshape(self.out_channels, ho, -1), weight, (ho, wo), input_grad)
         else:
-            self.weight.accumulate((cols @ g.T).T.reshape(self.weight.shape))  # faster than g @ cols.T
+            self.weight.accumulate(weight_gradient(cols, g).T.reshape(self.weight.shape))
             dxp = col2im(weight.T @ g, xp.shape, self.kernel_size, self.stride, (ho, wo)) if input_grad else None
         if not input_grad:
             return None
@@ -123,7 +135,7 @@ class Conv2d(Module):
         for top, bottom, band in self._bands(xp, out_hw):
             cols_band = im2col(band, self.kernel_size, self.stride, (bottom - top, out_hw[1]))
             g_band = g[:, top:bottom].reshape(self.out_channels, -1)
-            d_weight += cols_band @ g_band.T
+            d_weight += weight_gradient(cols_band, g_band)
             if input_grad:
                 dxp[:, top * sh : top * sh + band.shape[1]] += col2im(
                     weight.T @ g_band, band.shape, self.kernel_size, self.stride, (bottom - top, out_hw[1]))
