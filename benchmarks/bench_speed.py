@@ -262,7 +262,6 @@ def main():
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--layers", action="store_true", help="only the per-layer breakdown")
     parser.add_argument("--plot", default=None, help="also measure image sizes and write the scaling plot to this PNG")
-    parser.add_argument("--only-batch", type=int, default=None, help="measure training at this batch size only")
     args = parser.parse_args()
     if args.layers:
         for name in MODELS:
