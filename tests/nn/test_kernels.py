@@ -142,3 +142,20 @@ def test_pair():
     with pytest.raises(TypeError, match="stride"):
         pair(1.5, "stride", 1)
     assert kernels.taps((2, 3)) == [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1), (1, 2)]
+
+
+def test_unbuffered_sets_and_restores_numpy_buffer_size():
+    before = np.getbufsize()
+    with kernels.unbuffered(512):
+        assert np.getbufsize() == 512
+    assert np.getbufsize() == before
+    with pytest.raises(RuntimeError), kernels.unbuffered(512):
+        raise RuntimeError("inside")
+    assert np.getbufsize() == before
+
+
+def test_col2im_leaves_numpy_buffer_size_alone():
+    before = np.getbufsize()
+    cols = np.ones((1 * 3 * 3, 4 * 4 * 2), dtype=np.float32)
+    col2im(cols, (1, 6, 6, 2), (3, 3), (1, 1), (4, 4))
+    assert np.getbufsize() == before
