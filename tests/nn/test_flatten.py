@@ -26,9 +26,12 @@ def test_flatten_default_and_batch_of_one(rng):
 
 
 def test_flatten_of_a_chwn_view(rng):
-    """Flatten must follow NCHW logical order even when the memory is laid CHWN."""
+    """Flatten must follow NCHW logical order even when the memory is laid CHWN; it then
+    returns a view of that memory, not a copy."""
     x = rng.standard_normal((3, 4, 5, 2)).transpose(3, 0, 1, 2)
-    np.testing.assert_array_equal(nn.Flatten()(x), np.ascontiguousarray(x).reshape(2, -1))
+    y = nn.Flatten()(x)
+    np.testing.assert_array_equal(y, np.ascontiguousarray(x).reshape(2, -1))
+    assert np.shares_memory(y, x)
 
 
 def test_flatten_gradcheck(rng):

@@ -1,10 +1,20 @@
-"""Flatten: (N, d₁, …, d_k) → (N, d₁·…·d_k) from start_dim; backward reshapes g back."""
+"""Flatten: (N, d₁, …, d_k) → (N, d₁·…·d_k) from start_dim; backward reshapes g back.
+
+When all the axes after the batch are flattened and the memory is batch-innermost (as
+convolutions and pooling leave it: CHWN behind an NCHW shape), the result is a free
+transposed view of that memory instead of a copy (Linear multiplies it as it is).
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
 from handgrad.nn.module import Module
+
+
+def batch_last(x: np.ndarray) -> np.ndarray:
+    """View (N, d₁, …, d_k) as (d₁, …, d_k, N)."""
+    return x.transpose(*range(1, x.ndim), 0)
 
 
 class Flatten(Module):
@@ -19,6 +29,8 @@ class Flatten(Module):
         x = np.asarray(x)
         start, end = self.start_dim % x.ndim, self.end_dim % x.ndim
         self._save(x.shape)
+        if start == 1 and end == x.ndim - 1 and batch_last(x).flags.c_contiguous:
+            return batch_last(x).reshape(-1, x.shape[0]).T
         return x.reshape(*x.shape[:start], -1, *x.shape[end + 1 :])
 
     def backward(self, grad_out):

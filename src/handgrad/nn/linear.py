@@ -3,6 +3,9 @@
 Forward, with x (N, in), W (out, in), b (out,):   y = x Wᵀ + b          (N, out)
 Backward, with g = ∂L/∂y (N, out):
     ∂L/∂W = gᵀ x   (out, in)     ∂L/∂b = Σₙ g   (out,)     ∂L/∂x = g W   (N, in)
+The forward product is computed transposed, y = (W xᵀ)ᵀ: for a thin batch OpenBLAS is
+faster at W (out, in) @ xᵀ (in, N) than at x @ Wᵀ (3136 → 128 at batch 16: 0.15 against
+0.26 ms), and xᵀ is free when x comes batch-innermost from Flatten.
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ class Linear(Module):
     def forward(self, x):
         x = check_input(self, x, 2, self.in_features)
         self._save(x)
-        y = x @ self.weight.data.T
+        y = (self.weight.data @ x.T).T
         if self.bias is not None:
             y += self.bias.data
         return y
