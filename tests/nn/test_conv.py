@@ -186,8 +186,9 @@ def test_banded_passes_equal_the_plain_training_pass(monkeypatch, stride, paddin
 
 
 @pytest.mark.parametrize("columns", [1, 5, 8, 13])
-def test_blocked_weight_gradient_equals_one_product(columns, rng):
+@pytest.mark.parametrize("rows", [(7, 3), (64, 16)])  # blocked (K·O < DW_WHOLE) and whole
+def test_blocked_weight_gradient_equals_one_product(columns, rows, rng):
     from handgrad.nn.conv import weight_gradient
 
-    cols, g = rng.standard_normal((7, columns)), rng.standard_normal((3, columns))
+    cols, g = rng.standard_normal((rows[0], columns)), rng.standard_normal((rows[1], columns))
     np.testing.assert_allclose(weight_gradient(cols, g, block=4), cols @ g.T, rtol=1e-12, atol=1e-12)
