@@ -186,9 +186,30 @@ def test_banded_passes_equal_the_plain_training_pass(monkeypatch, stride, paddin
 
 
 @pytest.mark.parametrize("columns", [1, 5, 8, 13])
-@pytest.mark.parametrize("rows", [(7, 3), (64, 16)])  # blocked (K·O < DW_WHOLE) and whole
+@pytest.mark.parametrize("rows", [(7, 3), (64, 16)])  # blocked (K·O < THIN_PRODUCT) and whole
 def test_blocked_weight_gradient_equals_one_product(columns, rows, rng):
     from handgrad.nn.conv import weight_gradient
 
     cols, g = rng.standard_normal((rows[0], columns)), rng.standard_normal((rows[1], columns))
     np.testing.assert_allclose(weight_gradient(cols, g, block=4), cols @ g.T, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("stride,padding", [(1, 0), (2, 1), ((3, 1), (2, 0))])
+def test_thin_forward_in_bands_equals_one_product(monkeypatch, stride, padding):
+    """A thin forward product is made band by band as cols are copied; the cols it keeps
+    and every number after it are those of the whole product."""
+    import handgrad.nn.conv as conv_module
+
+    rng = np.random.default_rng(4)
+    conv = nn.Conv2d(3, 5, (3, 2), stride=stride, padding=padding).double()
+    x = rng.standard_normal((4, 3, 11, 9))
+    results = []
+    for thin_product, band_bytes in [(0, conv_module.FUSED_BAND_BYTES), (1 << 30, 1)]:  # whole; one row per band
+        monkeypatch.setattr(conv_module, "THIN_PRODUCT", thin_product)
+        monkeypatch.setattr(conv_module, "FUSED_BAND_BYTES", band_bytes)
+        conv.zero_grad()
+        y = conv(x)
+        dx = conv.backward(np.cos(y))
+        results.append((y, dx, conv.weight.grad.copy(), conv.bias.grad.copy()))
+    for whole, banded in zip(*results):
+        np.testing.assert_allclose(banded, whole, rtol=1e-12, atol=1e-12)
