@@ -41,3 +41,17 @@ def test_flatten_gradcheck(rng):
 def test_flatten_backward_without_forward():
     with pytest.raises(RuntimeError, match="Flatten.*backward.*forward"):
         nn.Flatten().backward(np.ones((1, 4)))
+
+
+def test_flatten_then_linear_keep_batch_innermost_memory_both_ways(rng):
+    """Flatten of CHWN memory gives a transposed view; Linear's input gradient comes back in
+    that layout and Flatten's backward turns it into a CHWN view: numbers as for copies."""
+    x = rng.standard_normal((3, 4, 5, 2)).transpose(3, 0, 1, 2)  # NCHW shape, CHWN memory
+    flatten, linear = nn.Flatten(), nn.Linear(60, 7).double()
+    g = rng.standard_normal((2, 7))
+    linear(flatten(x))
+    dx = flatten.backward(linear.backward(g))
+    expected = (g @ linear.weight.data).reshape(x.shape)
+    np.testing.assert_allclose(dx, expected, rtol=1e-12)
+    assert dx.transpose(1, 2, 3, 0).flags.c_contiguous
+    np.testing.assert_allclose(linear.weight.grad, g.T @ np.ascontiguousarray(x).reshape(2, -1), rtol=1e-12)

@@ -2,7 +2,8 @@
 
 When all the axes after the batch are flattened and the memory is batch-innermost (as
 convolutions and pooling leave it: CHWN behind an NCHW shape), the result is a free
-transposed view of that memory instead of a copy (Linear multiplies it as it is).
+transposed view of that memory instead of a copy (Linear multiplies it as it is, and
+returns its gradient laid out the same way, which goes back as a view too).
 """
 
 from __future__ import annotations
@@ -15,6 +16,11 @@ from handgrad.nn.module import Module
 def batch_last(x: np.ndarray) -> np.ndarray:
     """View (N, d₁, …, d_k) as (d₁, …, d_k, N)."""
     return x.transpose(*range(1, x.ndim), 0)
+
+
+def batch_first(x: np.ndarray) -> np.ndarray:
+    """View (d₁, …, d_k, N) as (N, d₁, …, d_k)."""
+    return x.transpose(x.ndim - 1, *range(x.ndim - 1))
 
 
 class Flatten(Module):
@@ -35,6 +41,8 @@ class Flatten(Module):
 
     def backward(self, grad_out):
         (shape,) = self._take()
+        if grad_out.ndim == 2 and grad_out.T.flags.c_contiguous and not grad_out.flags.c_contiguous:
+            return batch_first(grad_out.T.reshape(*shape[1:], shape[0]))  # batch-innermost: a view
         return grad_out.reshape(shape)
 
     def extra_repr(self) -> str:
