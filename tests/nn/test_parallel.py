@@ -162,50 +162,6 @@ def test_set_num_threads_refuses_non_positive_ints(bad):
         parallel.set_num_threads(bad)
 
 
-# -- element-wise work in pieces (optimizer steps) ----------------------------------------------
-
-
-def adam_trajectory(steps=3):
-    from handgrad import optim
-
-    model = cnn(np.float32)
-    opt = optim.Adam(model.parameters(), lr=1e-2)
-    grads = np.random.default_rng(1)
-    for _ in range(steps):
-        for param in model.parameters():
-            param.grad = grads.standard_normal(param.shape).astype(np.float32)
-        opt.step()
-    return [p.data.copy() for p in model.parameters()], opt.state_dict()
-
-
-def test_adam_in_pieces_is_identical_to_one_call(threads, monkeypatch):
-    import handgrad
-
-    calls = count_parallel_runs(monkeypatch)
-    threads(1)
-    handgrad.manual_seed(0)
-    expected, expected_state = adam_trajectory()
-    threads(2)
-    monkeypatch.setattr(parallel, "MIN_ELEMENTWISE_CHUNK", 4)  # every parameter of 8+ elements in pieces
-    handgrad.manual_seed(0)
-    actual, actual_state = adam_trajectory()
-    assert calls and set(calls) == {2}
-    for a, e in zip(actual, expected):
-        np.testing.assert_array_equal(a, e)
-    for index, state in expected_state["state"].items():
-        for name in ("exp_avg", "exp_avg_sq"):
-            np.testing.assert_array_equal(actual_state["state"][index][name], state[name])
-
-
-def test_elementwise_runs_non_contiguous_arrays_in_one_call(threads, monkeypatch):
-    calls = count_parallel_runs(monkeypatch)
-    threads(2)
-    monkeypatch.setattr(parallel, "MIN_ELEMENTWISE_CHUNK", 4)
-    a = np.ones((10, 10))[:, ::2]
-    parallel.elementwise(lambda x: x.__imul__(3), a)
-    assert calls == [] and (a == 3).all()
-
-
 def test_backward_parameters_in_chunks_equals_backward(threads, rng, monkeypatch):
     threads(2)
     calls = count_parallel_runs(monkeypatch)

@@ -279,3 +279,27 @@ def test_load_state_dict_rejects_mismatches():
     swapped = [Parameter(np.zeros(s[::-1], np.float32)) for s in SHAPES]
     with pytest.raises(ValueError, match="shape"):
         optim.Adam(swapped).load_state_dict(saved)
+
+
+def test_adam_in_blocks_is_identical_to_one_call(monkeypatch):
+    """Adam's element-wise step runs block by block; every number equals the one-call run."""
+    import handgrad.optim.optimizer as optimizer_module
+
+    trajectories = []
+    for block in (1 << 40, 3):  # one call per parameter; blocks of 3 elements
+        monkeypatch.setattr(optimizer_module, "BLOCK", block)
+        params, grads = make_params(np.float32), gradient_sequence(np.float32)
+        opt = optim.Adam(params, lr=1e-2)
+        run(opt, params, grads)
+        trajectories.append([p.data.copy() for p in params] + [s[k] for s in opt.state.values() for k in ("exp_avg", "exp_avg_sq")])
+    for blocked, whole in zip(*trajectories):
+        np.testing.assert_array_equal(blocked, whole)
+
+
+def test_in_blocks_runs_non_contiguous_arrays_in_one_call(monkeypatch):
+    import handgrad.optim.optimizer as optimizer_module
+
+    monkeypatch.setattr(optimizer_module, "BLOCK", 4)
+    calls, a = [], np.ones((10, 10))[:, ::2]
+    optimizer_module.in_blocks(lambda x: calls.append(x.size) or x.__imul__(3), a)
+    assert calls == [50] and (a == 3).all()

@@ -30,7 +30,6 @@ from threadpoolctl import ThreadpoolController
 # each other's hand-offs of the GIL (measured on 2 cores: LeNet-5 at batch 64 is 7% slower
 # in two chunks, at batch 256 16% faster; inference at batch 1,000 32% faster).
 MIN_CHUNK_ELEMENTS = 1 << 18
-MIN_ELEMENTWISE_CHUNK = 1 << 17  # elements; for `elementwise` (optimizer steps)
 
 _threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 _pool: ThreadPoolExecutor | None = None
@@ -83,20 +82,6 @@ def _run_inside(work, args):
         return work(*args)
     finally:
         _inside.active = False
-
-
-def elementwise(work, *arrays) -> None:
-    """work(*arrays) for an in-place, element-wise `work` on equally shaped C-contiguous
-    arrays, run on pieces of them on the threads when they are large: the same operations
-    on every element, so the result is identical to one call."""
-    size = arrays[0].size
-    chunks = 1 if getattr(_inside, "active", False) else min(_threads, size // MIN_ELEMENTWISE_CHUNK)
-    if chunks <= 1 or not all(a.flags.c_contiguous and a.size == size for a in arrays):
-        work(*arrays)
-        return
-    bounds = np.linspace(0, size, chunks + 1).astype(int)
-    pieces = [[a.reshape(-1)[lo:hi] for lo, hi in zip(bounds, bounds[1:])] for a in arrays]
-    run_chunks(work, *pieces)
 
 
 def replica(module):

@@ -24,8 +24,7 @@ from functools import partial
 
 import numpy as np
 
-from handgrad.nn import parallel
-from handgrad.optim.optimizer import Optimizer, lerp_
+from handgrad.optim.optimizer import Optimizer, in_blocks, lerp_
 
 
 class Adam(Optimizer):
@@ -66,9 +65,9 @@ class Adam(Optimizer):
 
         step_size = lr / (1 - beta1**step)
         bias_correction2_sqrt = (1 - beta2**step) ** 0.5
-        parallel.elementwise(partial(_adam_step, beta1=beta1, beta2=beta2, step_size=step_size,
-                                     bias_correction2_sqrt=bias_correction2_sqrt, eps=eps),
-                             p, grad, exp_avg, exp_avg_sq)
+        in_blocks(partial(_adam_step, beta1=beta1, beta2=beta2, step_size=step_size,
+                          bias_correction2_sqrt=bias_correction2_sqrt, eps=eps),
+                  p, grad, exp_avg, exp_avg_sq)
 
 
 def _adam_step(p, grad, exp_avg, exp_avg_sq, *, beta1, beta2, step_size, bias_correction2_sqrt, eps):
