@@ -406,3 +406,18 @@ def test_banded_conv_backward_parameters_equal_backward(rng, monkeypatch):
     layer(x)
     layer.backward_parameters(grad_out)
     np.testing.assert_array_equal(layer.weight.grad, expected)
+
+
+def test_accumulate_copies_unless_the_array_is_owned():
+    param = nn.Parameter(np.zeros((2, 3), np.float32))
+    grad = np.ones((2, 3), np.float32)
+    param.accumulate(grad)
+    assert param.grad is not grad
+    param.grad = None
+    param.accumulate(grad, owned=True)
+    assert param.grad is grad
+    param.grad = None
+    param.accumulate(np.ones((3, 2), np.float32).T, owned=True)  # not C-contiguous: copied
+    assert param.grad.flags.c_contiguous and param.grad.base is None
+    param.accumulate(grad, owned=True)  # later calls add in place
+    np.testing.assert_array_equal(param.grad, 2 * np.ones((2, 3)))

@@ -72,8 +72,8 @@ class _BatchNorm(Module):
     def backward(self, grad_out):
         x_hat, inv_std, trained = self._take()
         _, axes, shape = self._shape(grad_out)
-        self.weight.accumulate(np.sum(grad_out * x_hat, axis=axes))
-        self.bias.accumulate(np.sum(grad_out, axis=axes))
+        self.weight.accumulate(np.sum(grad_out * x_hat, axis=axes), owned=True)
+        self.bias.accumulate(np.sum(grad_out, axis=axes), owned=True)
         g_hat = grad_out * (self.weight.data * inv_std).reshape(shape)
         if not trained:
             return g_hat

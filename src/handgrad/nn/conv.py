@@ -139,11 +139,11 @@ class Conv2d(Module):
         g = chwn(grad_out).reshape(self.out_channels, -1)
         weight = self.weight.data.reshape(self.out_channels, -1)
         if self.bias is not None:
-            self.bias.accumulate(g @ np.ones(g.shape[1], g.dtype))
+            self.bias.accumulate(g @ np.ones(g.shape[1], g.dtype), owned=True)
         if cols is None:
             dxp = self._backward_in_bands(xp, g.reshape(self.out_channels, ho, -1), weight, (ho, wo), input_grad)
         else:
-            self.weight.accumulate(weight_gradient(cols, g).T.reshape(self.weight.shape))
+            self.weight.accumulate(weight_gradient(cols, g).T.reshape(self.weight.shape), owned=True)
             dxp = col2im(weight.T @ g, xp.shape, self.kernel_size, self.stride, (ho, wo)) if input_grad else None
         if not input_grad:
             return None
@@ -162,7 +162,7 @@ class Conv2d(Module):
             if input_grad:
                 dxp[:, top * sh : top * sh + band.shape[1]] += col2im(
                     weight.T @ g_band, band.shape, self.kernel_size, self.stride, (bottom - top, out_hw[1]))
-        self.weight.accumulate(d_weight.T.reshape(self.weight.shape))
+        self.weight.accumulate(d_weight.T.reshape(self.weight.shape), owned=True)
         return dxp
 
     def extra_repr(self) -> str:

@@ -62,9 +62,9 @@ class Linear(Module):
         self._parameter_gradients(x, grad_out)
 
     def _parameter_gradients(self, x, grad_out) -> None:
-        self.weight.accumulate(grad_out.T @ x)
+        self.weight.accumulate(grad_out.T @ x, owned=True)
         if self.bias is not None:
-            self.bias.accumulate(grad_out.sum(axis=0))
+            self.bias.accumulate(grad_out.sum(axis=0), owned=True)
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"

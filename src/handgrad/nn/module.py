@@ -32,10 +32,13 @@ class Parameter:
     def dtype(self):
         return self.data.dtype
 
-    def accumulate(self, grad: np.ndarray) -> None:
-        """Add `grad` into `.grad`, allocating it on the first call."""
+    def accumulate(self, grad: np.ndarray, owned: bool = False) -> None:
+        """Add `grad` into `.grad`, allocating it on the first call; `owned` says that `grad`
+        is a new array no one else holds, which then becomes `.grad` without a copy when it is
+        C-contiguous and of the parameter's dtype (layers pass the arrays they just made)."""
         if self.grad is None:
-            self.grad = np.array(grad, dtype=self.data.dtype, order="C", copy=True)
+            fits = grad.dtype == self.data.dtype and grad.flags.c_contiguous and grad.shape == self.data.shape
+            self.grad = grad if owned and fits else np.array(grad, dtype=self.data.dtype, order="C", copy=True)
         else:
             self.grad += grad
 
