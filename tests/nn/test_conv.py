@@ -195,21 +195,24 @@ def test_blocked_weight_gradient_equals_one_product(columns, rows, rng):
 
 
 @pytest.mark.parametrize("stride,padding", [(1, 0), (2, 1), ((3, 1), (2, 0))])
-def test_thin_forward_in_bands_equals_one_product(monkeypatch, stride, padding):
-    """A thin forward product is made band by band as cols are copied; the cols it keeps
-    and every number after it are those of the whole product."""
+@pytest.mark.parametrize("band_bytes", [1, 18 * 4 * 4 * 5, 18 * 4 * 4 * 2 * 4])  # a pixel, 5 pixels, 2 rows
+@pytest.mark.parametrize("training", [True, False])
+def test_thin_forward_in_tiles_equals_one_product(monkeypatch, stride, padding, band_bytes, training):
+    """A thin forward product is made tile by tile as cols are copied (tiles of one pixel,
+    of part of a row, of whole rows); the cols it keeps and every number after it are those
+    of the whole product, in training and in eval mode."""
     import handgrad.nn.conv as conv_module
 
     rng = np.random.default_rng(4)
-    conv = nn.Conv2d(3, 5, (3, 2), stride=stride, padding=padding).double()
+    conv = nn.Conv2d(3, 5, (3, 2), stride=stride, padding=padding).double().train(training)
     x = rng.standard_normal((4, 3, 11, 9))
     results = []
-    for thin_product, band_bytes in [(0, conv_module.FUSED_BAND_BYTES), (1 << 30, 1)]:  # whole; one row per band
+    for thin_product, tile_bytes in [(0, conv_module.FUSED_BAND_BYTES), (1 << 30, band_bytes)]:  # whole; tiles
         monkeypatch.setattr(conv_module, "THIN_PRODUCT", thin_product)
-        monkeypatch.setattr(conv_module, "FUSED_BAND_BYTES", band_bytes)
+        monkeypatch.setattr(conv_module, "FUSED_BAND_BYTES", tile_bytes)
         conv.zero_grad()
         y = conv(x)
         dx = conv.backward(np.cos(y))
         results.append((y, dx, conv.weight.grad.copy(), conv.bias.grad.copy()))
-    for whole, banded in zip(*results):
-        np.testing.assert_allclose(banded, whole, rtol=1e-12, atol=1e-12)
+    for whole, tiled in zip(*results):
+        np.testing.assert_allclose(tiled, whole, rtol=1e-12, atol=1e-12)

@@ -52,10 +52,15 @@ def get_num_threads() -> int:
     return _threads
 
 
+def inside_chunk() -> bool:
+    """True on a thread that is running one chunk of a batch (beside another one)."""
+    return getattr(_inside, "active", False)
+
+
 def chunk_count(batch: int, per_sample: int) -> int:
     """How many chunks to cut a batch into (1: run it serially), for a model whose largest
     activation holds `per_sample` elements per sample."""
-    if _threads == 1 or getattr(_inside, "active", False):
+    if _threads == 1 or inside_chunk():
         return 1
     return max(1, min(_threads, batch, batch * per_sample // MIN_CHUNK_ELEMENTS))
 
