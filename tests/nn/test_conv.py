@@ -195,7 +195,8 @@ def test_blocked_weight_gradient_equals_one_product(columns, rows, rng):
 
 
 @pytest.mark.parametrize("stride,padding", [(1, 0), (2, 1), ((3, 1), (2, 0))])
-@pytest.mark.parametrize("band_bytes", [1, 18 * 4 * 4 * 5, 18 * 4 * 4 * 2 * 4])  # a pixel, 5 pixels, 2 rows
+# cols per output pixel: K = 18 rows x 4 samples x 8 bytes; tiles of 1 pixel, 5 pixels (part of a row), 16 (2-3 rows)
+@pytest.mark.parametrize("band_bytes", [1, 18 * 4 * 8 * 5, 18 * 4 * 8 * 16])
 @pytest.mark.parametrize("training", [True, False])
 def test_thin_forward_in_tiles_equals_one_product(monkeypatch, stride, padding, band_bytes, training):
     """A thin forward product is made tile by tile as cols are copied (tiles of one pixel,

@@ -20,6 +20,8 @@ again band by band in the backward pass (3x faster at batch 1000).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from handgrad.nn import init, parallel
@@ -126,16 +128,16 @@ class Conv2d(Module):
                 right = min(wo, left + columns)
                 band = xp[:, top * sh : (bottom - 1) * sh + kh, left * sw : (right - 1) * sw + kw]
                 tile_shape = (self.in_channels, kh, kw, bottom - top, right - left, n)
-                tile = cols[:, top:bottom, left:right] if keep_cols else scratch[: np.prod(tile_shape)]
+                tile = cols[:, top:bottom, left:right] if keep_cols else scratch[: math.prod(tile_shape)]
                 np.copyto(tile.reshape(tile_shape), windows(band, self.kernel_size, self.stride, tile_shape[3:5]))
                 np.matmul(weight, tile.reshape(k, -1), out=y[:, top:bottom, left:right].reshape(weight.shape[0], -1))
         return (None if cols is None else cols.reshape(k, -1)), y.reshape(weight.shape[0], -1)
 
-    def _bands(self, xp, out_hw, band_bytes: int = BAND_BYTES):
-        """(top, bottom, input rows) for bands of output rows whose cols take about band_bytes."""
+    def _bands(self, xp, out_hw):
+        """(top, bottom, input rows) for bands of output rows whose cols take about BAND_BYTES."""
         (kh, kw), (sh, _), (ho, wo) = self.kernel_size, self.stride, out_hw
         per_row = self.in_channels * kh * kw * wo * xp.shape[3] * xp.itemsize
-        rows = max(1, band_bytes // per_row)
+        rows = max(1, BAND_BYTES // per_row)
         for top in range(0, ho, rows):
             bottom = min(ho, top + rows)
             yield top, bottom, xp[:, top * sh : (bottom - 1) * sh + kh]
