@@ -8,14 +8,16 @@ Forward:   y[n, o, p, q] = b[o] + Σ_{c,i,j} W[o, c, i, j] · xp[n, c, sh·p + i
            Y = W₂ @ cols + b,   W₂ = W reshaped (O, C·kh·kw),   Y (O, Ho·Wo·N).
 Backward, with G = ∂L/∂y laid out as Y:
            ∂L/∂W₂ = G @ colsᵀ           (a correlation of the input with the upstream gradient;
-                                        computed as (cols @ Gᵀ)ᵀ in cache-sized column blocks)
+                                        computed as (cols @ Gᵀ)ᵀ, in cache-sized column
+                                        blocks when the product is thin)
            ∂L/∂b  = Σ over columns of G   (as G @ 1, a BLAS product: 3-4x faster than a NumPy sum)
            ∂L/∂cols = W₂ᵀ @ G,  ∂L/∂x = crop(col2im(∂L/∂cols))
            (col2im scatters each window back; this is the full convolution of the
            stride-dilated G with the flipped kernel).
 When cols would be large (big batches, big images) or are not needed (eval mode), they
 are built one band of output rows at a time, small enough to stay in cache, and built
-again band by band in the backward pass (3x faster at batch 1000).
+again band by band in the backward pass (3x faster at batch 1000). A thin product
+(K·O < THIN_PRODUCT, bound by memory) is made tile by tile as its cols are copied.
 """
 
 from __future__ import annotations
