@@ -35,7 +35,8 @@ def forward_backward(model, x, grad_out):
 def count_parallel_runs(monkeypatch) -> list:
     calls = []
     run_chunks = parallel.run_chunks
-    monkeypatch.setattr(parallel, "run_chunks", lambda work, *per: calls.append(len(per[0])) or run_chunks(work, *per))
+    monkeypatch.setattr(parallel, "run_chunks",
+                        lambda kind, layers, parts: calls.append(len(parts)) or run_chunks(kind, layers, parts))
     return calls
 
 
@@ -174,3 +175,50 @@ def test_backward_parameters_in_chunks_equals_backward(threads, rng, monkeypatch
     assert calls == [2, 2, 2, 2]
     for name, param in model.named_parameters():
         np.testing.assert_array_equal(param.grad, expected[name], err_msg=name)
+
+
+def test_settings_and_arrays_changed_between_calls_reach_the_workers(threads, rng):
+    threads(2)
+    model = cnn()
+    x = rng.standard_normal((32, 2, 8, 8))
+    model(x)
+    model[7].negative_slope = 0.3  # a setting
+    model[8].weight.data = rng.standard_normal(model[8].weight.shape)  # a new array, not an in-place update
+    chunked = model(x)
+    threads(1)
+    np.testing.assert_allclose(chunked, model(x), rtol=1e-12)
+
+
+def test_inputs_of_any_size_reach_the_workers(threads, rng):
+    threads(2)
+    model = cnn()
+    for batch in (8, 200, 40):  # the shared block grows when a chunk does not fit
+        x = rng.standard_normal((batch, 2, 8, 8))
+        threads(2)
+        chunked = model(x)
+        threads(1)
+        np.testing.assert_allclose(chunked, model(x), rtol=1e-12)
+
+
+def test_a_floating_point_error_in_a_worker_is_raised_as_the_caller_asked(threads):
+    threads(2)
+    model = nn.Sequential(nn.Linear(4, 3, dtype=np.float32))
+    model[0].weight.data[...] = 1.0
+    x = np.ones((16, 4), np.float32)
+    x[8:] = 3e38  # only the worker's chunk overflows
+    with np.errstate(over="raise"), pytest.raises(FloatingPointError):
+        model(x)
+    with np.errstate(over="ignore"):
+        assert np.isinf(model(x)[8:]).any()
+
+
+def test_a_worker_that_died_is_replaced(threads, rng):
+    threads(2)
+    model = cnn()
+    x = rng.standard_normal((32, 2, 8, 8))
+    expected = model(x)
+    for worker in parallel._workers:
+        worker.process.kill()
+        worker.process.wait()
+    np.testing.assert_allclose(model(x), expected, rtol=1e-12)
+    assert all(worker.process.poll() is None for worker in parallel._workers)

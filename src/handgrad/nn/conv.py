@@ -26,7 +26,7 @@ import math
 
 import numpy as np
 
-from handgrad.nn import init, parallel
+from handgrad.nn import init
 from handgrad.nn.kernels import chwn, col2im, im2col, nchw, output_size, pad, pair, windows
 from handgrad.nn.linear import check_input
 from handgrad.nn.module import Module, Parameter
@@ -93,7 +93,7 @@ class Conv2d(Module):
         bias = np.zeros(1, x.dtype) if self.bias is None else self.bias.data
         cols_bytes = weight.shape[1] * ho * wo * n * x.itemsize
         keep_cols = self.training and cols_bytes <= KEEP_COLS_BYTES  # for the backward pass
-        if weight.size < THIN_PRODUCT and not parallel.inside_chunk():  # memory-bound: tile by tile, in cache
+        if weight.size < THIN_PRODUCT:  # memory-bound: tile by tile, in cache
             cols, y = self._thin_forward(xp, weight, (ho, wo), keep_cols)
             y = y[: self.out_channels]
             y += bias[:, None]
@@ -115,8 +115,7 @@ class Conv2d(Module):
         by memory: each tile of cols (a band of output rows, or part of one row when a row's
         cols are larger than FUSED_BAND_BYTES) is multiplied right after it is copied, while it
         is in cache. LeNet-5 conv1: 1.10 -> 0.87 ms at batch 64 (training); inference at batch
-        1,000 on one thread 9% faster. Not on a thread running a chunk beside another: there
-        the many short calls wait on each other's GIL hand-offs (inference 5-24% slower)."""
+        1,000 on one thread 9% faster."""
         (kh, kw), (sh, sw), (ho, wo), n = self.kernel_size, self.stride, out_hw, xp.shape[3]
         k = weight.shape[1]
         positions = max(1, FUSED_BAND_BYTES // (k * n * xp.itemsize))  # output pixels per tile

@@ -240,7 +240,7 @@ class Sequential(Module):
     `backward` replays the order the forward pass actually used.
 
     When every layer treats samples independently and a batch holds enough work, the
-    batch runs in chunks on several threads (see `handgrad.nn.parallel`); the numbers
+    batch runs in chunks on several cores (see `handgrad.nn.parallel`); the numbers
     agree with a one-thread run to float rounding, and a run is reproducible for a given
     `handgrad.set_num_threads`.
     """
@@ -281,12 +281,10 @@ class Sequential(Module):
         if order and parallel.get_num_threads() > 1 and self.samples_independent():
             x = np.asarray(x)
             chunks = parallel.chunk_count(len(x), self._largest_activation(order, x))
+        self._save(order, chunks)
         if chunks == 1:
-            self._save([order])
             return _forward_through(order, x)
-        replicas = [order] + [[parallel.replica(m) for m in order] for _ in range(chunks - 1)]
-        self._save(replicas)
-        return np.concatenate(parallel.run_chunks(_forward_through, replicas, parallel.split(x, chunks)))
+        return np.concatenate(parallel.run_chunks("forward", order, parallel.split(x, chunks)))
 
     def _largest_activation(self, order, x) -> int:
         """Elements per sample of the largest array a forward pass makes, from a one-sample
@@ -309,15 +307,13 @@ class Sequential(Module):
         self._backward(grad_out, input_grad=False)
 
     def _backward(self, grad_out, input_grad: bool):
-        (replicas,) = self._take()
-        if not replicas[0]:
+        order, chunks = self._take()
+        kind = "backward" if input_grad else "backward_parameters"
+        if not order:
             return grad_out if input_grad else None
-        work = _backward_through if input_grad else _backward_parameters_through
-        if len(replicas) == 1:
-            return work(replicas[0], grad_out)
-        grads = parallel.run_chunks(work, replicas, parallel.split(grad_out, len(replicas)))
-        for index, module in enumerate(replicas[0]):
-            parallel.gather_gradients(module, [twins[index] for twins in replicas[1:]])
+        if chunks == 1:
+            return WORK[kind](order, grad_out)
+        grads = parallel.run_chunks(kind, order, parallel.split(grad_out, chunks))
         return np.concatenate(grads) if input_grad else None
 
     def __len__(self) -> int:
@@ -349,3 +345,7 @@ def _backward_through(modules: list[Module], grad_out):
 
 def _backward_parameters_through(modules: list[Module], grad_out) -> None:
     modules[0].backward_parameters(_backward_through(modules[1:], grad_out))
+
+
+WORK = {"forward": _forward_through, "backward": _backward_through,
+        "backward_parameters": _backward_parameters_through}  # what each chunk of a Sequential runs

@@ -1,97 +1,160 @@
-"""Batch parallelism for Sequential: the batch is cut into one chunk per thread, and each
-chunk runs through its own replica of the layers at the same time.
+"""Batch parallelism for Sequential: the batch is cut into one chunk per core; the first
+chunk runs in this process, each other one in a worker process (`handgrad.nn.worker`) that
+holds its own copy of the layers.
 
-A replica, made for each forward pass, shares the parameter arrays of the original but
-has its own caches and its own `.grad`; after the backward pass the replicas' gradients
-are added into the original's in a fixed order, so a run is reproducible. NumPy's array
-operations and OpenBLAS's matrix multiplies release the GIL, so the chunks really run at
-once; each multiply then uses one BLAS thread, the threads of the chunks use the cores.
+Processes, not threads: a training step is hundreds of NumPy calls of tens of microseconds,
+and threads of one process wait for each other's GIL at every one of them (LeNet-5 at batch
+64 took 9.5 ms a step in two threads against 7.4 ms in one). A worker is a fresh Python
+(`python -m handgrad.nn.worker`, never a fork: it runs none of the caller's script and
+inherits none of its threads), started on first use and kept until the process exits.
 
-A batch is cut only when each chunk's largest activation holds at least
-`MIN_CHUNK_ELEMENTS` elements, and only when every layer's output for sample n depends on
-input n alone (see `Module.samples_independent`): BatchNorm in training mode (batch
-statistics) and Dropout in training mode (one random stream) keep a Sequential serial.
-`set_num_threads(1)` turns it off.
+Each worker shares one block of memory (a memfd) with this process: the parameters and
+buffers, copied in before every forward pass (so an optimizer's in-place update reaches
+every chunk); the parameter gradients of its chunk, added into the original's `.grad` after
+the backward pass, worker by worker (so a run is reproducible for a given thread count, and
+equal to a one-process run to float rounding); its chunk of the input and the input's
+gradient. Outputs and their gradients, small in a classifier, travel through a socket.
+While chunks run, each process multiplies with one BLAS thread.
+
+A batch is cut only when each chunk's largest activation holds at least `MIN_CHUNK_ELEMENTS`
+elements, and only when every layer's output for sample n depends on input n alone (see
+`Module.samples_independent`): BatchNorm in training mode (batch statistics) and Dropout in
+training mode (one random stream) keep a Sequential serial. `set_num_threads(1)` turns it
+off; so does a platform without `os.memfd_create` (Linux has it).
 """
 
 from __future__ import annotations
 
+import atexit
 import copy
+import mmap
 import os
+import pickle
+import socket
+import struct
+import subprocess
+import sys
 import threading
+import time
 from collections import OrderedDict
-from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
-# A chunk is worth a thread when its largest activation holds at least this many elements:
-# below it, the NumPy calls are too short (tens of microseconds) for two threads to gain on
-# each other's hand-offs of the GIL (measured on 2 cores: LeNet-5 at batch 64 is 7% slower
-# in two chunks, at batch 256 16% faster; inference at batch 1,000 32% faster).
-MIN_CHUNK_ELEMENTS = 1 << 18
+# A chunk is worth a process when its largest activation holds at least this many elements:
+# below it, the round trips to the worker cost more than the halved work saves.
+MIN_CHUNK_ELEMENTS = 1 << 16
+SPIN_SECONDS = 0.05  # how long a process waiting for the other polls before it sleeps
+ALIGN = 64  # bytes: every array in a shared block starts on a cache line
 
+SUPPORTED = hasattr(os, "memfd_create") and hasattr(socket, "send_fds")
 _threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-_pool: ThreadPoolExecutor | None = None
+_workers: list["Worker"] = []
+_running = threading.local()  # `chunks` is true on a thread running its chunk of a batch
 _blas = None  # threadpoolctl's handle on the BLAS libraries, made on first use
-_inside = threading.local()  # set while a thread runs a chunk: no nested parallelism
 
 
 def set_num_threads(threads: int) -> None:
-    """Use up to `threads` threads for a batch (1 turns batch parallelism off)."""
-    global _threads, _pool
+    """Use up to `threads` cores for a batch (1 turns batch parallelism off; workers already
+    started wait, idle, until they are needed again or the process exits)."""
+    global _threads
     if not isinstance(threads, int) or threads < 1:
         raise ValueError(f"set_num_threads: threads must be a positive int, got {threads!r}")
     _threads = threads
-    if _pool is not None:
-        _pool.shutdown()
-        _pool = None
 
 
 def get_num_threads() -> int:
     return _threads
 
 
-def inside_chunk() -> bool:
-    """True on a thread that is running one chunk of a batch (beside another one)."""
-    return getattr(_inside, "active", False)
-
-
 def chunk_count(batch: int, per_sample: int) -> int:
     """How many chunks to cut a batch into (1: run it serially), for a model whose largest
     activation holds `per_sample` elements per sample."""
-    if _threads == 1 or inside_chunk():
+    if _threads == 1 or not SUPPORTED or getattr(_running, "chunks", False):
         return 1
     return max(1, min(_threads, batch, batch * per_sample // MIN_CHUNK_ELEMENTS))
 
 
-def run_chunks(work, *per_chunk) -> list:
-    """[work(*args) for args in zip(*per_chunk)], the first on this thread, the rest on the
-    pool, with one BLAS thread per call (BLAS threads competing with ours for the cores
-    would spin and wait on each other)."""
-    global _pool, _blas
-    if _pool is None:
-        _pool = ThreadPoolExecutor(max_workers=max(1, _threads - 1), thread_name_prefix="handgrad")
+def split(x, chunks: int) -> list[np.ndarray]:
+    return np.array_split(x, chunks, axis=0)
+
+
+def run_chunks(kind: str, layers: list, parts: list[np.ndarray]) -> list:
+    """`kind` ("forward", "backward" or "backward_parameters") of `layers` on each part: the
+    first here, the others in worker processes at the same time. After a backward pass the
+    workers' parameter gradients are added into the layers' `.grad`, worker by worker."""
+    global _blas
+    from handgrad.nn.module import WORK
+
+    _workers[:] = [worker for worker in _workers if worker.process.poll() is None]  # drop any that died
+    while len(_workers) < len(parts) - 1:
+        _workers.append(Worker())
+    workers = _workers[: len(parts) - 1]
+    for worker, part in zip(workers, parts[1:]):
+        worker.send_job(kind, layers, part)
     if _blas is None:
         _blas = ThreadpoolController().select(user_api="blas")
-    jobs = list(zip(*per_chunk))
-    with _blas.limit(limits=1):
-        futures = [_pool.submit(_run_inside, work, args) for args in jobs[1:]]
-        first = _run_inside(work, jobs[0])
-        return [first] + [future.result() for future in futures]
-
-
-def _run_inside(work, args):
-    _inside.active = True
+    _running.chunks = True  # a Sequential inside runs its chunk serially
     try:
-        return work(*args)
+        with _blas.limit(limits=1):  # one BLAS thread per process: the processes share the cores
+            first = WORK[kind](layers, parts[0])
     finally:
-        _inside.active = False
+        _running.chunks = False
+        try:
+            replies = [worker.receive_result(kind) for worker in workers]
+        except BaseException:  # interrupted while a reply was pending: these workers are out of step
+            _close_workers()
+            raise
+    for reply in replies:
+        if isinstance(reply, BaseException):
+            raise reply
+    return [first] + replies
+
+
+# -- what a worker's copy of the layers shares with the original -----------------------------
+
+def shared_arrays(layers: list) -> list[tuple[object, str]]:
+    """(owner, attribute) of every parameter's data and every buffer of `layers`, in a fixed
+    order (the same in this process and in a worker)."""
+    slots = []
+    for layer in layers:
+        for module in layer.modules():
+            slots += [(param, "data") for param in module._parameters.values()]
+            slots += [(module, name) for name in module._buffers]
+    return slots
+
+
+def parameters_of(layers: list) -> list:
+    return [param for layer in layers for param in layer.parameters()]
+
+
+def all_modules(layers: list) -> list:
+    return [module for layer in layers for module in layer.modules()]
+
+
+def settings(layers: list) -> list:
+    """The plain settings of every module (kernel_size, p, ...: what a worker's copy must match)."""
+    return [[(k, v) for k, v in vars(m).items()
+             if not k.startswith("_") and k != "training" and isinstance(v, (bool, int, float, str, tuple))]
+            for m in all_modules(layers)]
+
+
+def layout(sizes: list[int]) -> tuple[list[int], int]:
+    """Offsets of blocks of these byte sizes laid one after another, ALIGN-aligned, and the total."""
+    offsets, total = [], 0
+    for size in sizes:
+        offsets.append(total)
+        total += -(-size // ALIGN) * ALIGN
+    return offsets, max(total, ALIGN)
+
+
+def view(block: mmap.mmap, offset: int, shape, dtype) -> np.ndarray:
+    return np.ndarray(shape, dtype=np.dtype(dtype), buffer=block, offset=offset)
 
 
 def replica(module):
-    """A copy of `module` (and its submodules) that shares the parameter and buffer arrays
-    but has its own caches and gradients."""
+    """A copy of `module` and its submodules without their caches (what a worker receives)."""
     from handgrad.nn.module import Parameter
 
     twin = copy.copy(module)
@@ -107,13 +170,149 @@ def replica(module):
     return twin
 
 
-def gather_gradients(module, replicas) -> None:
-    """Add each replica's parameter gradients into `module`'s, replica by replica."""
-    for twin in replicas:
-        for param, twin_param in zip(module.parameters(), twin.parameters()):
-            if twin_param.grad is not None:
-                param.accumulate(twin_param.grad)
+# -- messages over a Unix socket: an 8-byte length, then a pickle (internal only) ------------
+
+def send(sock: socket.socket, message, fds: tuple[int, ...] = ()) -> None:
+    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    header = struct.pack("<Q", len(data))
+    if fds:
+        socket.send_fds(sock, [header], list(fds))
+        sock.sendall(data)
+    else:
+        sock.sendall(header + data)
 
 
-def split(x, chunks: int) -> list[np.ndarray]:
-    return np.array_split(x, chunks, axis=0)
+def receive(sock: socket.socket, spin: float = SPIN_SECONDS):
+    """(message, fds received with it); EOFError when the other side has closed. Polls for up
+    to `spin` seconds before it blocks: waking a process that sleeps costs this virtual
+    machine ~250 us (a LeNet-5 step has four such waits), a poll ~1 us."""
+    deadline = time.perf_counter() + spin
+    while time.perf_counter() < deadline:
+        try:
+            sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+            break
+        except BlockingIOError:
+            pass
+    header, fds, _, _ = socket.recv_fds(sock, 8, 4)
+    if not header:
+        raise EOFError("the other process closed the connection")
+    header += _exactly(sock, 8 - len(header))
+    return pickle.loads(_exactly(sock, struct.unpack("<Q", header)[0])), fds
+
+
+def _exactly(sock: socket.socket, size: int) -> bytearray:
+    data = bytearray(size)
+    buffer, done = memoryview(data), 0
+    while done < size:
+        got = sock.recv_into(buffer[done:])
+        if not got:
+            raise EOFError("the other process closed the connection")
+        done += got
+    return data
+
+
+class Plan:
+    """The shared block of one worker for one set of layers and inputs up to `capacity` bytes:
+    views of the parameters and buffers, the gradients, the input chunk and its gradient."""
+
+    def __init__(self, layers: list, capacity: int):
+        self.layers, self.settings = list(layers), settings(layers)
+        self.owners = shared_arrays(layers)
+        self.arrays = [getattr(owner, name) for owner, name in self.owners]
+        self.params = parameters_of(layers)
+        self.capacity = capacity
+        specs = [(a.shape, a.dtype.str) for a in self.arrays] + [(p.shape, p.dtype.str) for p in self.params]
+        offsets, self.size = layout([int(np.prod(s)) * np.dtype(d).itemsize for s, d in specs] + [capacity] * 2)
+        self.slots = list(zip(offsets, specs))
+        self.x_offset, self.dx_offset = offsets[-2:]
+
+    def holds(self, layers: list) -> bool:
+        """True when `layers` are the layers of this plan, with the same arrays."""
+        return (len(layers) == len(self.layers) and all(a is b for a, b in zip(layers, self.layers))
+                and all(getattr(o, n) is a for (o, n), a in zip(self.owners, self.arrays))
+                and settings(layers) == self.settings)
+
+    def fits(self, layers: list, part: np.ndarray) -> bool:
+        return part.nbytes <= self.capacity and self.holds(layers)
+
+    def attach(self, block: mmap.mmap) -> None:
+        self.block = block
+        views = [view(block, offset, *spec) for offset, spec in self.slots]
+        self.shared, self.grads = views[: len(self.arrays)], views[len(self.arrays):]
+
+
+class Worker:
+    """One worker process, with the plan of the layers it last received."""
+
+    def __init__(self):
+        ours, theirs = socket.socketpair()
+        package_root = str(Path(__file__).resolve().parents[2])
+        env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
+                   # glibc: keep freed memory for the next step instead of returning it and
+                   # faulting it in again (1,300 page faults a LeNet-5 step: half its time)
+                   MALLOC_MMAP_THRESHOLD_=str(32 << 20), MALLOC_TRIM_THRESHOLD_=str(256 << 20),
+                   PYTHONPATH=os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")])))
+        self.cpu = sorted(os.sched_getaffinity(0))[-1 - len(_workers)]
+        self.process = subprocess.Popen([sys.executable, "-m", "handgrad.nn.worker", str(theirs.fileno()), str(self.cpu)],
+                                        pass_fds=(theirs.fileno(),), env=env, stdin=subprocess.DEVNULL)
+        theirs.close()
+        self.sock = ours
+        self.plan: Plan | None = None
+        self.part_shape = None
+
+    def send_job(self, kind: str, layers: list, part: np.ndarray) -> None:
+        plan = self.plan
+        if kind != "forward":
+            send(self.sock, (kind, np.geterr(), part))
+            return
+        part = np.ascontiguousarray(part)
+        if plan is None or not plan.fits(layers, part):
+            plan = self._install(layers, max(part.nbytes, plan.capacity if plan and plan.holds(layers) else 0))
+        for shared, array in zip(plan.shared, plan.arrays):
+            np.copyto(shared, array)
+        np.copyto(view(plan.block, plan.x_offset, part.shape, part.dtype), part)
+        self.part_shape = part.shape, part.dtype.str
+        send(self.sock, ("forward", np.geterr(), [m.training for m in all_modules(layers)], part.shape, part.dtype.str))
+
+    def _install(self, layers: list, capacity: int) -> Plan:
+        """Send a copy of the layers (without their caches) and a new shared block for them."""
+        plan = Plan(layers, capacity)
+        fd = os.memfd_create("handgrad-chunk")
+        try:
+            os.ftruncate(fd, plan.size)
+            plan.attach(mmap.mmap(fd, plan.size))
+            send(self.sock, ("layers", [replica(layer) for layer in layers], plan.slots,
+                             plan.x_offset, plan.dx_offset, plan.size), fds=(fd,))
+        finally:
+            os.close(fd)
+        self.plan = plan
+        return plan
+
+    def receive_result(self, kind: str):
+        """The worker's result for its part, or the exception it raised (to be re-raised)."""
+        try:
+            (status, result), _ = receive(self.sock)
+        except (EOFError, OSError) as error:
+            self.plan = None
+            return RuntimeError(f"handgrad worker process failed: {error}")
+        if status == "error" or kind == "forward":
+            return result
+        for param, grad, has in zip(self.plan.params, self.plan.grads, result):
+            if has:
+                param.accumulate(grad)
+        if kind == "backward_parameters":
+            return None
+        return view(self.plan.block, self.plan.dx_offset, *self.part_shape).copy()
+
+    def close(self) -> None:
+        self.sock.close()  # the worker sees the end of its input and exits
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+@atexit.register
+def _close_workers() -> None:
+    while _workers:
+        _workers.pop().close()
