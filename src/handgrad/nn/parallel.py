@@ -104,7 +104,7 @@ def run_chunks(kind: str, layers: list, parts: list[np.ndarray]) -> list:
         try:
             replies = [worker.receive_result(kind) for worker in workers]
         except BaseException:  # interrupted while a reply was pending: these workers are out of step
-            _close_workers()
+            close_workers()
             raise
     for reply in replies:
         if isinstance(reply, BaseException):
@@ -252,8 +252,7 @@ class Worker:
                    # faulting it in again (1,300 page faults a LeNet-5 step: half its time)
                    MALLOC_MMAP_THRESHOLD_=str(32 << 20), MALLOC_TRIM_THRESHOLD_=str(256 << 20),
                    PYTHONPATH=os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")])))
-        self.cpu = sorted(os.sched_getaffinity(0))[-1 - len(_workers)]
-        self.process = subprocess.Popen([sys.executable, "-m", "handgrad.nn.worker", str(theirs.fileno()), str(self.cpu)],
+        self.process = subprocess.Popen([sys.executable, "-m", "handgrad.nn.worker", str(theirs.fileno())],
                                         pass_fds=(theirs.fileno(),), env=env, stdin=subprocess.DEVNULL)
         theirs.close()
         self.sock = ours
@@ -312,7 +311,13 @@ class Worker:
             self.process.kill()
 
 
+def worker_pids() -> list[int]:
+    """Process ids of the running workers (for tools that measure them)."""
+    return [worker.process.pid for worker in _workers if worker.process.poll() is None]
+
+
 @atexit.register
-def _close_workers() -> None:
+def close_workers() -> None:
+    """Stop the worker processes (a later batch starts them again)."""
     while _workers:
         _workers.pop().close()

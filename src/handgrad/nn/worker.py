@@ -95,6 +95,4 @@ def serve(sock: socket.socket) -> None:
 
 if __name__ == "__main__":
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the caller's to handle; it closes the socket
-    if len(sys.argv) > 2:
-        os.sched_setaffinity(0, {int(sys.argv[2])})
     serve(socket.socket(fileno=int(sys.argv[1])))
