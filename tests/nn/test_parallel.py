@@ -222,3 +222,15 @@ def test_a_worker_that_died_is_replaced(threads, rng):
         worker.process.wait()
     np.testing.assert_allclose(model(x), expected, rtol=1e-12)
     assert all(worker.process.poll() is None for worker in parallel._workers)
+
+
+def test_a_layer_swapped_inside_a_nested_sequential_reaches_the_workers(threads, rng):
+    threads(2)
+    inner = nn.Sequential(nn.Linear(4, 5, dtype=np.float64), nn.ReLU())
+    model = nn.Sequential(inner, nn.Linear(5, 2, dtype=np.float64))
+    x = rng.standard_normal((40, 4))
+    model(x)
+    setattr(inner, "1", nn.Tanh())
+    chunked = model(x)
+    threads(1)
+    np.testing.assert_allclose(chunked, model(x), rtol=1e-12)

@@ -133,11 +133,11 @@ def all_modules(layers: list) -> list:
     return [module for layer in layers for module in layer.modules()]
 
 
-def settings(layers: list) -> list:
-    """The plain settings of every module (kernel_size, p, ...: what a worker's copy must match)."""
-    return [[(k, v) for k, v in vars(m).items()
-             if not k.startswith("_") and k != "training" and isinstance(v, (bool, int, float, str, tuple))]
-            for m in all_modules(layers)]
+def settings(modules: list) -> list[tuple[object, str, object]]:
+    """(module, name, value) of the plain settings of every module (kernel_size, p, ...): what
+    a worker's copy of the modules must match."""
+    return [(m, name, value) for m in modules for name, value in vars(m).items()
+            if not name.startswith("_") and name != "training" and isinstance(value, (bool, int, float, str, tuple))]
 
 
 def layout(sizes: list[int]) -> tuple[list[int], int]:
@@ -216,7 +216,8 @@ class Plan:
     views of the parameters and buffers, the gradients, the input chunk and its gradient."""
 
     def __init__(self, layers: list, capacity: int):
-        self.layers, self.settings = list(layers), settings(layers)
+        self.layers, self.modules = list(layers), all_modules(layers)
+        self.settings = settings(self.modules)
         self.owners = shared_arrays(layers)
         self.arrays = [getattr(owner, name) for owner, name in self.owners]
         self.params = parameters_of(layers)
@@ -227,10 +228,12 @@ class Plan:
         self.x_offset, self.dx_offset = offsets[-2:]
 
     def holds(self, layers: list) -> bool:
-        """True when `layers` are the layers of this plan, with the same arrays."""
-        return (len(layers) == len(self.layers) and all(a is b for a, b in zip(layers, self.layers))
+        """True when `layers` are the layers (and submodules) of this plan, with the same
+        arrays and settings."""
+        modules = all_modules(layers)
+        return (len(modules) == len(self.modules) and all(a is b for a, b in zip(modules, self.modules))
                 and all(getattr(o, n) is a for (o, n), a in zip(self.owners, self.arrays))
-                and settings(layers) == self.settings)
+                and all(getattr(m, name) == value for m, name, value in self.settings))
 
     def fits(self, layers: list, part: np.ndarray) -> bool:
         return part.nbytes <= self.capacity and self.holds(layers)
@@ -271,7 +274,7 @@ class Worker:
             np.copyto(shared, array)
         np.copyto(view(plan.block, plan.x_offset, part.shape, part.dtype), part)
         self.part_shape = part.shape, part.dtype.str
-        send(self.sock, ("forward", np.geterr(), [m.training for m in all_modules(layers)], part.shape, part.dtype.str))
+        send(self.sock, ("forward", np.geterr(), [m.training for m in plan.modules], part.shape, part.dtype.str))
 
     def _install(self, layers: list, capacity: int) -> Plan:
         """Send a copy of the layers (without their caches) and a new shared block for them."""
