@@ -234,3 +234,18 @@ def test_a_layer_swapped_inside_a_nested_sequential_reaches_the_workers(threads,
     chunked = model(x)
     threads(1)
     np.testing.assert_allclose(chunked, model(x), rtol=1e-12)
+
+
+def test_a_worker_that_dies_between_forward_and_backward_gives_a_clear_error(threads, rng):
+    threads(2)
+    model = cnn()
+    x, grad_out = rng.standard_normal((32, 2, 8, 8)), rng.standard_normal((32, 3))
+    model(x)
+    for worker in parallel._workers:
+        worker.process.kill()
+        worker.process.wait()
+    with pytest.raises(RuntimeError, match="worker process failed"):
+        model.backward(grad_out)
+    _, dx, _ = forward_backward(model, x, grad_out)  # the next batch gets a new worker
+    threads(1)
+    np.testing.assert_allclose(dx, forward_backward(model, x, grad_out)[1], rtol=1e-12)

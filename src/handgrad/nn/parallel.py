@@ -90,7 +90,8 @@ def run_chunks(kind: str, layers: list, parts: list[np.ndarray]) -> list:
     global _blas
     from handgrad.nn.module import WORK
 
-    _workers[:] = [worker for worker in _workers if worker.process.poll() is None]  # drop any that died
+    if kind == "forward":  # replace workers that died, and those a fork of their owner inherited
+        _workers[:] = [w for w in _workers if w.owner == os.getpid() and w.process.poll() is None]
     while len(_workers) < len(parts) - 1:
         _workers.append(Worker())
     workers = _workers[: len(parts) - 1]
@@ -261,11 +262,18 @@ class Worker:
         self.process = subprocess.Popen([sys.executable, "-m", "handgrad.nn.worker", str(theirs.fileno())],
                                         pass_fds=(theirs.fileno(),), env=env, stdin=subprocess.DEVNULL)
         theirs.close()
-        self.sock = ours
+        self.sock, self.owner = ours, os.getpid()
         self.plan: Plan | None = None
+        self.failure: BaseException | None = None  # a request that could not be sent
         self.part_shape = None
 
     def send_job(self, kind: str, layers: list, part: np.ndarray) -> None:
+        try:
+            self._send_job(kind, layers, part)
+        except OSError as error:  # the worker has gone
+            self.plan, self.failure = None, RuntimeError(f"handgrad worker process failed: {error}")
+
+    def _send_job(self, kind: str, layers: list, part: np.ndarray) -> None:
         plan = self.plan
         if kind != "forward":
             send(self.sock, (kind, np.geterr(), part))
@@ -295,6 +303,9 @@ class Worker:
 
     def receive_result(self, kind: str):
         """The worker's result for its part, or the exception it raised (to be re-raised)."""
+        if self.failure is not None:
+            failure, self.failure = self.failure, None
+            return failure
         try:
             (status, result), _ = receive(self.sock)
         except (EOFError, OSError) as error:

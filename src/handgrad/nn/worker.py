@@ -62,7 +62,7 @@ class Chunk:
 
 def serve(sock: socket.socket) -> None:
     handgrad.set_num_threads(1)  # a chunk is never cut again
-    chunk, failure = None, RuntimeError("handgrad worker: no layers received")
+    chunk, failure = None, RuntimeError("handgrad worker: backward() called without a forward() before it")
     while True:
         try:
             message, fds = parallel.receive(sock)
