@@ -49,7 +49,10 @@ def test_killed_mid_epoch_2_then_resumed_equals_the_uninterrupted_run(tmp_path):
 def test_ctrl_c_stops_with_status_130_and_says_how_to_resume(tmp_path):
     run = tmp_path / "run"
     process = subprocess.Popen([sys.executable, "-m", "handgrad", "train", "--limit", "2000", "--epochs", "50",
-                                "--model", "mlp", "--out", str(run), "--quiet"], stderr=subprocess.PIPE, text=True)
+                                "--model", "mlp", "--out", str(run), "--quiet"], stderr=subprocess.PIPE, text=True,
+                               # Ctrl-C's default action even when the suite itself runs in the background
+                               # of a shell (which starts its jobs with SIGINT ignored, and children inherit that)
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 120
     while not (run / "history.csv").exists():
         assert process.poll() is None and time.monotonic() < deadline
