@@ -177,6 +177,19 @@ def test_backward_parameters_in_chunks_equals_backward(threads, rng, monkeypatch
         np.testing.assert_array_equal(param.grad, expected[name], err_msg=name)
 
 
+def assert_chunks_give_the_serial_output(threads, model, x):
+    threads(2)
+    chunked = model(x)
+    threads(1)
+    np.testing.assert_allclose(chunked, model(x), rtol=1e-12)
+
+
+def kill_workers():
+    for worker in parallel._workers:
+        worker.process.kill()
+        worker.process.wait()
+
+
 def test_settings_and_arrays_changed_between_calls_reach_the_workers(threads, rng):
     threads(2)
     model = cnn()
@@ -184,20 +197,14 @@ def test_settings_and_arrays_changed_between_calls_reach_the_workers(threads, rn
     model(x)
     model[7].negative_slope = 0.3  # a setting
     model[8].weight.data = rng.standard_normal(model[8].weight.shape)  # a new array, not an in-place update
-    chunked = model(x)
-    threads(1)
-    np.testing.assert_allclose(chunked, model(x), rtol=1e-12)
+    assert_chunks_give_the_serial_output(threads, model, x)
 
 
 def test_inputs_of_any_size_reach_the_workers(threads, rng):
     threads(2)
     model = cnn()
     for batch in (8, 200, 40):  # the shared block grows when a chunk does not fit
-        x = rng.standard_normal((batch, 2, 8, 8))
-        threads(2)
-        chunked = model(x)
-        threads(1)
-        np.testing.assert_allclose(chunked, model(x), rtol=1e-12)
+        assert_chunks_give_the_serial_output(threads, model, rng.standard_normal((batch, 2, 8, 8)))
 
 
 def test_a_floating_point_error_in_a_worker_is_raised_as_the_caller_asked(threads):
@@ -217,9 +224,7 @@ def test_a_worker_that_died_is_replaced(threads, rng):
     model = cnn()
     x = rng.standard_normal((32, 2, 8, 8))
     expected = model(x)
-    for worker in parallel._workers:
-        worker.process.kill()
-        worker.process.wait()
+    kill_workers()
     np.testing.assert_allclose(model(x), expected, rtol=1e-12)
     assert all(worker.process.poll() is None for worker in parallel._workers)
 
@@ -231,9 +236,7 @@ def test_a_layer_swapped_inside_a_nested_sequential_reaches_the_workers(threads,
     x = rng.standard_normal((40, 4))
     model(x)
     setattr(inner, "1", nn.Tanh())
-    chunked = model(x)
-    threads(1)
-    np.testing.assert_allclose(chunked, model(x), rtol=1e-12)
+    assert_chunks_give_the_serial_output(threads, model, x)
 
 
 def test_a_worker_that_dies_between_forward_and_backward_gives_a_clear_error(threads, rng):
@@ -241,9 +244,7 @@ def test_a_worker_that_dies_between_forward_and_backward_gives_a_clear_error(thr
     model = cnn()
     x, grad_out = rng.standard_normal((32, 2, 8, 8)), rng.standard_normal((32, 3))
     model(x)
-    for worker in parallel._workers:
-        worker.process.kill()
-        worker.process.wait()
+    kill_workers()
     with pytest.raises(RuntimeError, match="worker process failed"):
         model.backward(grad_out)
     _, dx, _ = forward_backward(model, x, grad_out)  # the next batch gets a new worker
