@@ -1,5 +1,7 @@
-"""Batch parallelism in Sequential: chunks on threads give PyTorch's numbers and the serial
+"""Batch parallelism in Sequential: chunks in worker processes give PyTorch's numbers and the serial
 numbers, gradients of every chunk arrive, and layers that need the whole batch stay serial."""
+
+import sys
 
 import numpy as np
 import pytest
@@ -250,3 +252,18 @@ def test_a_worker_that_dies_between_forward_and_backward_gives_a_clear_error(thr
     _, dx, _ = forward_backward(model, x, grad_out)  # the next batch gets a new worker
     threads(1)
     np.testing.assert_allclose(dx, forward_backward(model, x, grad_out)[1], rtol=1e-12)
+
+
+def test_without_worker_processes_batches_run_in_one_process(threads, rng, monkeypatch):
+    monkeypatch.setattr(parallel, "WORKER_COMMAND", [sys.executable, "-c", "raise SystemExit(1)"])
+    monkeypatch.setattr(parallel, "_unavailable", False)
+    parallel.close_workers()
+    threads(1)
+    model, x, grad_out = cnn(), rng.standard_normal((32, 2, 8, 8)), rng.standard_normal((32, 3))
+    expected = forward_backward(model, x, grad_out)
+    threads(2)
+    with pytest.warns(RuntimeWarning, match="did not start.*one process from now on"):
+        result = forward_backward(model, x, grad_out)
+    assert parallel.chunk_count(32, 10**6) == 1
+    for a, b in zip(expected[:2], result[:2]):
+        np.testing.assert_array_equal(a, b)

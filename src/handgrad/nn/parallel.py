@@ -36,6 +36,7 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 from collections import OrderedDict
 from pathlib import Path
 
@@ -52,8 +53,11 @@ SPIN_SECONDS = 0.05  # how long a process waiting for the other polls before it 
 ALIGN = 64  # bytes: every array in a shared block starts on a cache line
 
 SUPPORTED = hasattr(os, "memfd_create") and hasattr(socket, "send_fds")
+WORKER_COMMAND = [sys.executable, "-m", "handgrad.nn.worker"]  # + the socket's file descriptor
+STARTUP_SECONDS = 60  # a new worker must say it is ready within this time
 _threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 _workers: list["Worker"] = []
+_unavailable = False  # set when a worker process could not be started: no more chunks
 _running = threading.local()  # `chunks` is true on a thread running its chunk of a batch
 _blas = None  # threadpoolctl's handle on the BLAS libraries, made on first use
 
@@ -74,7 +78,7 @@ def get_num_threads() -> int:
 def chunk_count(batch: int, per_sample: int) -> int:
     """How many chunks to cut a batch into (1: run it serially), for a model whose largest
     activation holds `per_sample` elements per sample."""
-    if _threads == 1 or not SUPPORTED or getattr(_running, "chunks", False):
+    if _threads == 1 or not SUPPORTED or _unavailable or getattr(_running, "chunks", False):
         return 1
     return max(1, min(_threads, batch, batch * per_sample // MIN_CHUNK_ELEMENTS))
 
@@ -92,8 +96,14 @@ def run_chunks(kind: str, layers: list, parts: list[np.ndarray]) -> list:
 
     if kind == "forward":  # replace workers that died, and those a fork of their owner inherited
         _workers[:] = [w for w in _workers if w.owner == os.getpid() and w.process.poll() is None]
-    while len(_workers) < len(parts) - 1:
-        _workers.append(Worker())
+    global _unavailable
+    try:
+        while len(_workers) < len(parts) - 1:
+            _workers.append(Worker())
+    except WorkerUnavailable as error:
+        warnings.warn(f"handgrad: {error}; batches run in one process from now on", RuntimeWarning, stacklevel=2)
+        _unavailable = True
+        return [WORK[kind](layers, np.concatenate(parts))]
     workers = _workers[: len(parts) - 1]
     for worker, part in zip(workers, parts[1:]):
         worker.send_job(kind, layers, part)
@@ -248,6 +258,10 @@ class Plan:
         self.shared, self.grads = views[: len(self.arrays)], views[len(self.arrays):]
 
 
+class WorkerUnavailable(RuntimeError):
+    """A worker process could not be started (the caller then runs batches alone)."""
+
+
 class Worker:
     """One worker process, with the plan of the layers it last received."""
 
@@ -259,10 +273,21 @@ class Worker:
                    # faulting it in again (1,300 page faults a LeNet-5 step: half its time)
                    MALLOC_MMAP_THRESHOLD_=str(32 << 20), MALLOC_TRIM_THRESHOLD_=str(256 << 20),
                    PYTHONPATH=os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")])))
-        self.process = subprocess.Popen([sys.executable, "-m", "handgrad.nn.worker", str(theirs.fileno())],
-                                        pass_fds=(theirs.fileno(),), env=env, stdin=subprocess.DEVNULL)
-        theirs.close()
+        try:
+            self.process = subprocess.Popen([*WORKER_COMMAND, str(theirs.fileno())], pass_fds=(theirs.fileno(),),
+                                            env=env, stdin=subprocess.DEVNULL)
+        except OSError as error:
+            raise WorkerUnavailable(f"could not start a worker process: {error}") from None
+        finally:
+            theirs.close()
         self.sock, self.owner = ours, os.getpid()
+        ours.settimeout(STARTUP_SECONDS)
+        try:
+            receive(ours, spin=0)  # its "ready", once its imports are done
+        except (EOFError, OSError) as error:
+            self.process.kill()
+            raise WorkerUnavailable(f"a worker process did not start ({error or 'it exited'})") from None
+        ours.settimeout(None)
         self.plan: Plan | None = None
         self.failure: BaseException | None = None  # a request that could not be sent
         self.part_shape = None

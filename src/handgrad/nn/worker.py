@@ -1,6 +1,7 @@
 """A worker process of `handgrad.nn.parallel`: `python -m handgrad.nn.worker FD`.
 
-It answers requests on the socket FD until the other side closes it:
+It says ("ready",) once imported, then answers requests on the socket FD until the other
+side closes it:
   ("layers", layers, slots, x_offset, dx_offset, size) + a memfd
         keep these layers; their parameters and buffers live in the shared block (no reply)
   ("forward", errors, training flags, shape, dtype)
@@ -62,6 +63,7 @@ class Chunk:
 
 def serve(sock: socket.socket) -> None:
     handgrad.set_num_threads(1)  # a chunk is never cut again
+    parallel.send(sock, ("ready",))
     chunk, failure = None, RuntimeError("handgrad worker: backward() called without a forward() before it")
     while True:
         try:
