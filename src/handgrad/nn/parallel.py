@@ -20,7 +20,8 @@ A batch is cut only when each chunk's largest activation holds at least `MIN_CHU
 elements, and only when every layer's output for sample n depends on input n alone (see
 `Module.samples_independent`): BatchNorm in training mode (batch statistics) and Dropout in
 training mode (one random stream) keep a Sequential serial. `set_num_threads(1)` turns it
-off; so does a platform without `os.memfd_create` (Linux has it).
+off; so does a platform without `os.memfd_create` (Linux has it), and a worker that cannot
+start (with one warning).
 """
 
 from __future__ import annotations
