@@ -4,7 +4,8 @@ An optimizer holds `param_groups`, a list of dicts, each with a `"params"` list
 of `Parameter`s and the hyper-parameters that apply to them (`"lr"`, ...), and
 `state`, a dict from `Parameter` to that parameter's running statistics.
 Subclasses define `_update(param, grad, state, group)`, the in-place step of a
-single parameter; `step()` calls it for every parameter whose `.grad` is set.
+single parameter; `step()` calls it for every parameter whose `.grad` is set,
+with denormal floats flushed to zero (see `handgrad.optim.denormals`).
 
 `state_dict()` follows PyTorch's layout, with parameters replaced by their
 position across all groups:
@@ -24,6 +25,7 @@ from itertools import chain
 import numpy as np
 
 from handgrad.nn.module import Parameter
+from handgrad.optim.denormals import flush_denormals
 
 
 class Optimizer:
@@ -77,10 +79,11 @@ class Optimizer:
     def step(self, closure=None):
         """Update every parameter that has a gradient; return `closure()` if given."""
         loss = None if closure is None else closure()
-        for group in self.param_groups:
-            for param in group["params"]:
-                if param.grad is not None:
-                    self._update(param, param.grad, self.state.setdefault(param, {}), group)
+        with flush_denormals():  # decaying running averages must not slow the step down
+            for group in self.param_groups:
+                for param in group["params"]:
+                    if param.grad is not None:
+                        self._update(param, param.grad, self.state.setdefault(param, {}), group)
         return loss
 
     def _update(self, param: Parameter, grad: np.ndarray, state: dict, group: dict) -> None:
