@@ -194,6 +194,15 @@ def test_blocked_weight_gradient_equals_one_product(columns, rows, rng):
     np.testing.assert_allclose(weight_gradient(cols, g, block=4), cols @ g.T, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("columns", [1, 5, 8, 13])
+@pytest.mark.parametrize("shape", [(3, 7), (16, 64)])  # (O, K): blocked (K·O < THIN_PRODUCT) and whole
+def test_blocked_columns_gradient_equals_one_product(columns, shape, rng):
+    from handgrad.nn.conv import columns_gradient
+
+    weight, g = rng.standard_normal(shape), rng.standard_normal((shape[0], columns))
+    np.testing.assert_allclose(columns_gradient(weight, g, block=4), weight.T @ g, rtol=1e-12, atol=1e-12)
+
+
 @pytest.mark.parametrize("stride,padding", [(1, 0), (2, 1), ((3, 1), (2, 0))])
 # cols per output pixel: K = 18 rows x 4 samples x 8 bytes; tiles of 1 pixel, 5 pixels (part of a row), 16 (2-3 rows)
 @pytest.mark.parametrize("band_bytes", [1, 18 * 4 * 8 * 5, 18 * 4 * 8 * 16])
