@@ -9,8 +9,9 @@ values were denormal after 800 steps, and the step went from 1.7 to 5.1 ms.
 Inside `flush_denormals()` the SSE unit treats denormal inputs as zero (DAZ) and writes
 zero for denormal results (FTZ): on x86-64 Linux, through the C library's
 fegetmode/fesetmode, for the calling thread only, restored on exit. Elsewhere it does
-nothing. The values flushed are below 1.2e-38, so the parameters come out as PyTorch's
-to float32 rounding; only such state values read 0 where PyTorch keeps a denormal.
+nothing. Such a decaying value then stops a little above 1.2e-38 (its next decrement
+flushes to zero) where PyTorch's keeps sinking; the parameters, which it moves by about
+lr·1e-38/eps, come out as PyTorch's to float32 rounding.
 """
 
 from __future__ import annotations
