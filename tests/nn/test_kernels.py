@@ -105,6 +105,23 @@ def test_col2im_adds_overlapping_windows():
     np.testing.assert_array_equal(counts[0, 0], expected)
 
 
+@pytest.mark.parametrize("shape,kernel,stride,padding", [
+    ((2, 3, 5, 5), (5, 5), (1, 1), (0, 0)),  # one window (LeNet-5's C5)
+    ((2, 2, 6, 4), (2, 2), (2, 2), (0, 0)),  # windows that tile the input
+    ((1, 2, 7, 8), (2, 3), (3, 3), (1, 1)),  # gaps between windows, padding
+    ((1, 1, 3, 9), (3, 2), (1, 2), (0, 0)),  # one row of windows that overlap nowhere
+])
+def test_col2im_of_windows_that_do_not_overlap_equals_reference(shape, kernel, stride, padding):
+    """Windows that share no element are written back in one copy."""
+    rng = np.random.default_rng(1)
+    cols, padded_shape, out_hw = fast_im2col(np.zeros(shape), kernel, stride, padding)
+    c = rng.standard_normal(cols.shape)
+    xp = col2im(c, padded_shape, kernel, stride, out_hw)
+    n, (ph, pw), (h, w) = shape[0], padding, shape[2:]
+    c_ref = c.reshape(-1, out_hw[0], out_hw[1], n).transpose(3, 1, 2, 0).reshape(n * out_hw[0] * out_hw[1], -1)
+    np.testing.assert_array_equal(nchw(xp[:, ph : ph + h, pw : pw + w, :]), col2im_reference(c_ref, shape, kernel, stride, padding))
+
+
 def test_chwn_nchw_are_free_views_and_inverse():
     x = np.random.default_rng(0).standard_normal((2, 3, 4, 5))
     v = chwn(x)
