@@ -114,6 +114,7 @@ def test_default_layer_init_is_torchs(make, fan_in, weight_shape):
     b = layer.bias.data
     assert b.min() >= -bound and b.max() <= bound and b.std() > 0.3 * bound
     # the same formula torch applies, on a torch twin (bounds only: the generators differ)
+    torch.manual_seed(0)
     twin = torch.nn.Linear(fan_in, weight_shape[0]) if len(weight_shape) == 2 else \
         torch.nn.Conv2d(weight_shape[1], weight_shape[0], weight_shape[2:])
     twin.requires_grad_(False)
