@@ -107,12 +107,12 @@ def first_max_gradient(x, kernel, stride):
     ((3, 3), (1, 1), 0), ((3, 2), (2, 1), 0), ((3, 3), (2, 2), 1), ((5, 4), (1, 3), (2, 1)),
 ])
 def test_maxpool_ties_go_to_first_maximum(monkeypatch, dtype, kernel, stride, padding, eager):
+    monkeypatch.setattr(pooling, "EAGER_MAXIMA_BYTES", 0 if eager else 1 << 60)
     rng = np.random.default_rng(0)
     inputs = [np.full((2, 2, 7, 8), 1.5, dtype=dtype),                    # every element ties
               np.full((1, 1, 7, 8), -3.0, dtype=dtype),                   # negative: padding must not win
               rng.integers(0, 3, size=(2, 3, 7, 8)).astype(dtype)]        # integer values, many ties
     for x in inputs:
-        monkeypatch.setattr(pooling, "EAGER_MAXIMA_BYTES", 0 if eager else 1 << 60)
         pool = nn.MaxPool2d(kernel, stride=stride, padding=padding)
         y = pool(x)
         dx = pool.backward(np.ones(y.shape, dtype))
