@@ -187,42 +187,46 @@ def test_banded_passes_equal_the_plain_training_pass(monkeypatch, stride, paddin
 
 @pytest.mark.parametrize("columns", [1, 5, 8, 13])
 @pytest.mark.parametrize("rows", [(7, 3), (64, 16)])  # blocked (K·O < THIN_PRODUCT) and whole
-def test_blocked_weight_gradient_equals_one_product(columns, rows, rng):
-    from handgrad.nn.conv import weight_gradient
+def test_blocked_weight_gradient_equals_one_product(monkeypatch, columns, rows, rng):
+    import handgrad.nn.conv as conv_module
 
+    monkeypatch.setattr(conv_module, "SMALL_PRODUCT", 4 * rows[0] * rows[1])  # blocks of 4 columns
     cols, g = rng.standard_normal((rows[0], columns)), rng.standard_normal((rows[1], columns))
-    np.testing.assert_allclose(weight_gradient(cols, g, block=4), cols @ g.T, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(conv_module.weight_gradient(cols, g), cols @ g.T, rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("columns", [1, 5, 8, 13])
 @pytest.mark.parametrize("shape", [(3, 7), (16, 64)])  # (O, K): blocked (K·O < THIN_PRODUCT) and whole
-def test_blocked_columns_gradient_equals_one_product(columns, shape, rng):
-    from handgrad.nn.conv import columns_gradient
+def test_blocked_columns_gradient_equals_one_product(monkeypatch, columns, shape, rng):
+    import handgrad.nn.conv as conv_module
 
+    monkeypatch.setattr(conv_module, "SMALL_PRODUCT", 4 * shape[0] * shape[1])  # blocks of 4 columns
     weight, g = rng.standard_normal(shape), rng.standard_normal((shape[0], columns))
-    np.testing.assert_allclose(columns_gradient(weight, g, block=4), weight.T @ g, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(conv_module.columns_gradient(weight, g), weight.T @ g, rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("stride,padding", [(1, 0), (2, 1), ((3, 1), (2, 0))])
-# cols per output pixel: K = 18 rows x 4 samples x 8 bytes; tiles of 1 pixel, 5 pixels (part of a row), 16 (2-3 rows)
-@pytest.mark.parametrize("band_bytes", [1, 18 * 4 * 8 * 5, 18 * 4 * 8 * 16])
+# a product per output pixel: 8 rows (5 padded) x K = 18 + 1 (the bias row) x 4 samples;
+# tiles of 1 pixel, 5 pixels (part of a row), 16 (2-3 rows)
+@pytest.mark.parametrize("pixels", [1, 5, 16])
 @pytest.mark.parametrize("training", [True, False])
-def test_thin_forward_in_tiles_equals_one_product(monkeypatch, stride, padding, band_bytes, training):
+@pytest.mark.parametrize("bias", [True, False])
+def test_thin_forward_in_tiles_equals_one_product(monkeypatch, stride, padding, pixels, training, bias):
     """A thin forward product is made tile by tile as cols are copied (tiles of one pixel,
-    of part of a row, of whole rows); the cols it keeps and every number after it are those
-    of the whole product, in training and in eval mode."""
+    of part of a row, of whole rows), the bias inside it; the cols it keeps and every number
+    after it are those of the whole product, in training and in eval mode."""
     import handgrad.nn.conv as conv_module
 
     rng = np.random.default_rng(4)
-    conv = nn.Conv2d(3, 5, (3, 2), stride=stride, padding=padding).double().train(training)
+    conv = nn.Conv2d(3, 5, (3, 2), stride=stride, padding=padding, bias=bias).double().train(training)
     x = rng.standard_normal((4, 3, 11, 9))
     results = []
-    for thin_product, tile_bytes in [(0, conv_module.FUSED_BAND_BYTES), (1 << 30, band_bytes)]:  # whole; tiles
+    for thin_product, tile_product in [(0, conv_module.SMALL_PRODUCT), (1 << 30, 8 * (18 + bias) * 4 * pixels)]:  # whole; tiles
         monkeypatch.setattr(conv_module, "THIN_PRODUCT", thin_product)
-        monkeypatch.setattr(conv_module, "FUSED_BAND_BYTES", tile_bytes)
+        monkeypatch.setattr(conv_module, "SMALL_PRODUCT", tile_product)
         conv.zero_grad()
         y = conv(x)
         dx = conv.backward(np.cos(y))
-        results.append((y, dx, conv.weight.grad.copy(), conv.bias.grad.copy()))
+        results.append((y, dx) + tuple(p.grad.copy() for p in conv.parameters()))
     for whole, tiled in zip(*results):
         np.testing.assert_allclose(tiled, whole, rtol=1e-12, atol=1e-12)

@@ -122,6 +122,18 @@ def test_col2im_of_windows_that_do_not_overlap_equals_reference(shape, kernel, s
     np.testing.assert_array_equal(nchw(xp[:, ph : ph + h, pw : pw + w, :]), col2im_reference(c_ref, shape, kernel, stride, padding))
 
 
+@pytest.mark.parametrize("kernel,stride", [((3, 2), (1, 1)), ((2, 2), (2, 2))])  # overlapping; tiling
+def test_col2im_into_out_adds_to_what_is_there(kernel, stride):
+    """col2im(..., out=a) adds the scattered cols into `a` (the banded backward pass of a
+    convolution sums overlapping bands this way) and returns it."""
+    rng = np.random.default_rng(2)
+    cols, padded_shape, out_hw = fast_im2col(np.zeros((2, 3, 6, 6)), kernel, stride, (0, 0))
+    c, before = rng.standard_normal(cols.shape), rng.standard_normal(padded_shape)
+    out = before.copy()
+    assert col2im(c, padded_shape, kernel, stride, out_hw, out=out) is out
+    np.testing.assert_allclose(out, before + col2im(c, padded_shape, kernel, stride, out_hw), rtol=1e-12, atol=1e-12)
+
+
 def test_chwn_nchw_are_free_views_and_inverse():
     x = np.random.default_rng(0).standard_normal((2, 3, 4, 5))
     v = chwn(x)

@@ -10,14 +10,17 @@ Backward, with G = ∂L/∂y laid out as Y:
            ∂L/∂W₂ = G @ colsᵀ           (a correlation of the input with the upstream gradient;
                                         computed as (cols @ Gᵀ)ᵀ, in cache-sized column
                                         blocks when the product is thin)
-           ∂L/∂b  = Σ over columns of G   (as G @ 1, a BLAS product: 3-4x faster than a NumPy sum)
+           ∂L/∂b  = Σ over columns of G   (as G @ 1, a BLAS product: 3-4x faster than a NumPy sum;
+                                        a thin product has b inside: [W₂ b] @ [cols; 1], and
+                                        ∂L/∂b comes out of G @ [cols; 1]ᵀ as its last column)
            ∂L/∂cols = W₂ᵀ @ G (in column blocks when thin),  ∂L/∂x = crop(col2im(∂L/∂cols))
            (col2im scatters each window back; this is the full convolution of the
            stride-dilated G with the flipped kernel).
 When cols would be large (big batches, big images) or are not needed (eval mode), they
 are built one band of output rows at a time, small enough to stay in cache, and built
 again band by band in the backward pass (3x faster at batch 1000). A thin product
-(K·O < THIN_PRODUCT, bound by memory) is made tile by tile as its cols are copied.
+(K·O < THIN_PRODUCT, bound by memory) is made tile by tile as its cols are copied, in tiles
+small enough for OpenBLAS's unpacked kernels (`SMALL_PRODUCT`).
 """
 
 from __future__ import annotations
@@ -34,31 +37,41 @@ from handgrad.nn.module import Module, Parameter
 
 KEEP_COLS_BYTES = 8 << 20  # a training pass keeps cols up to this size for its backward pass
 BAND_BYTES = 2 << 20  # beyond it (and in eval mode) cols are built in bands of this size
-FUSED_BAND_BYTES = 512 << 10  # tiles of cols for a thin forward product, made and used in cache
-DW_BLOCK = 2048  # columns per block of a thin weight gradient's product
 THIN_PRODUCT = 1024  # K·O (cols rows × output channels) below which a conv's products are thin
+# OpenBLAS multiplies an (M, K) @ (K, N) product with M·K·N up to this many without packing its
+# operands first; for thin products that is 1.5-2.5x faster, so thin products are made in
+# column blocks this small (O = 32, K = 10, 25,088 columns: 0.48 ms whole, 0.29 in blocks of
+# 3,125 columns, 0.54 in blocks of 3,126).
+SMALL_PRODUCT = 1_000_000
 
 
-def weight_gradient(cols: np.ndarray, g: np.ndarray, block: int = DW_BLOCK) -> np.ndarray:
-    """cols (K, M) @ gᵀ (M, O) → (K, O). With M in the tens of thousands and K·O small,
-    OpenBLAS takes twice as long for the whole product as for blocks of `block` columns that
-    stay in cache (conv1 of LeNet-5 at batch 64: 0.92 ms against 0.46 ms), so such products
-    are summed over blocks; wider ones (K·O ≥ THIN_PRODUCT) run whole, which is faster for them
-    (32 → 64 channels, 3×3, batch 64: 2.54 ms against 2.85 ms)."""
+def small_block(m: int, k: int) -> int:
+    """Columns per block of a product with these other two dimensions that OpenBLAS makes
+    without packing (at least one)."""
+    return max(1, SMALL_PRODUCT // (m * k))
+
+
+def weight_gradient(cols: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """cols (K, M) @ gᵀ (M, O) → (K, O). A thin product (K·O < THIN_PRODUCT, M in the tens of
+    thousands) is summed over column blocks of `small_block` (conv1 of LeNet-5 at batch 64:
+    0.92 ms whole, 0.46 ms in blocks); wider ones run whole, which is faster for them (32 → 64
+    channels, 3×3, batch 64: 2.54 ms against 2.85 ms)."""
     if cols.shape[0] * g.shape[0] >= THIN_PRODUCT:
         return cols @ g.T
+    block = small_block(*cols.shape[:1], g.shape[0])
     total = cols[:, :block] @ g[:, :block].T
     for start in range(block, cols.shape[1], block):
         total += cols[:, start : start + block] @ g[:, start : start + block].T
     return total
 
 
-def columns_gradient(weight: np.ndarray, g: np.ndarray, block: int = DW_BLOCK) -> np.ndarray:
+def columns_gradient(weight: np.ndarray, g: np.ndarray) -> np.ndarray:
     """weightᵀ (K, O) @ g (O, M) → (K, M), the gradient of cols. A thin product (K·O <
-    THIN_PRODUCT) is made `block` columns at a time, each in cache: 1.6-3x faster (LeNet-5's
-    conv1 at batch 32: 0.32 -> 0.20 ms; the wide CNN's: 0.59 -> 0.35 ms)."""
+    THIN_PRODUCT) is made in column blocks of `small_block`: 1.6-3x faster (LeNet-5's conv1 at
+    batch 32: 0.32 -> 0.20 ms; the wide CNN's: 0.59 -> 0.35 ms)."""
     if weight.size >= THIN_PRODUCT:
         return weight.T @ g
+    block = small_block(*weight.shape)
     out = np.empty((weight.shape[1], g.shape[1]), dtype=np.result_type(weight, g))
     for start in range(0, g.shape[1], block):
         np.matmul(weight.T, g[:, start : start + block], out=out[:, start : start + block])
@@ -105,10 +118,9 @@ class Conv2d(Module):
         bias = np.zeros(1, x.dtype) if self.bias is None else self.bias.data
         cols_bytes = weight.shape[1] * ho * wo * n * x.itemsize
         keep_cols = self.training and cols_bytes <= KEEP_COLS_BYTES  # for the backward pass
-        if weight.size < THIN_PRODUCT:  # memory-bound: tile by tile, in cache
-            cols, y = self._thin_forward(xp, weight, (ho, wo), keep_cols)
+        if weight.size < THIN_PRODUCT:  # memory-bound: tile by tile, in cache, bias in the product
+            cols, y = self._thin_forward(xp, weight, self.bias, (ho, wo), keep_cols)
             y = y[: self.out_channels]
-            y += bias[:, None]
         elif keep_cols:
             cols = im2col(xp, self.kernel_size, self.stride, (ho, wo))
             y = (weight @ cols)[: self.out_channels]
@@ -122,15 +134,20 @@ class Conv2d(Module):
         self._save(xp, cols, (h, w))
         return nchw(y.reshape(self.out_channels, ho, wo, n))
 
-    def _thin_forward(self, xp, weight, out_hw, keep_cols: bool):
-        """(cols or None, weight @ cols) for a thin product (K·O < THIN_PRODUCT), which is bound
-        by memory: each tile of cols (a band of output rows, or part of one row when a row's
-        cols are larger than FUSED_BAND_BYTES) is multiplied right after it is copied, while it
-        is in cache. LeNet-5 conv1: 1.10 -> 0.87 ms at batch 64 (training); inference at batch
-        1,000 on one thread 9% faster."""
+    def _thin_forward(self, xp, weight, bias, out_hw, keep_cols: bool):
+        """(cols or None, weight @ cols + bias) for a thin product (K·O < THIN_PRODUCT), which
+        is bound by memory: each tile of cols (a band of output rows, or part of one row when a
+        row's cols are wider than `small_block`) is multiplied right after it is copied, while it
+        is in cache. LeNet-5 conv1: 1.10 -> 0.87 ms at batch 64 (training); inference
+        at batch 1,000 on one thread 9% faster. The bias is a last column of the weight times
+        a last row of ones in cols, so no pass over y adds it, and the backward pass gets its
+        gradient from the weight-gradient product (the kept cols have that row)."""
         (kh, kw), (sh, sw), (ho, wo), n = self.kernel_size, self.stride, out_hw, xp.shape[3]
+        taps = weight.shape[1]  # C·kh·kw rows of cols from the input
+        if bias is not None:
+            weight = np.concatenate([weight, _rows_padded(bias.data[:, None])], axis=1)
         k = weight.shape[1]
-        positions = max(1, FUSED_BAND_BYTES // (k * n * xp.itemsize))  # output pixels per tile
+        positions = max(1, small_block(*weight.shape) // n)  # output pixels per tile
         rows, columns = (positions // wo, wo) if positions >= wo else (1, positions)
         y = np.empty((weight.shape[0], ho, wo, n), dtype=xp.dtype)
         cols = np.empty((k, ho, wo, n), dtype=xp.dtype) if keep_cols else None
@@ -141,8 +158,10 @@ class Conv2d(Module):
                 right = min(wo, left + columns)
                 band = xp[:, top * sh : (bottom - 1) * sh + kh, left * sw : (right - 1) * sw + kw]
                 tile_shape = (self.in_channels, kh, kw, bottom - top, right - left, n)
-                tile = cols[:, top:bottom, left:right] if keep_cols else scratch[: math.prod(tile_shape)]
-                np.copyto(tile.reshape(tile_shape), windows(band, self.kernel_size, self.stride, tile_shape[3:5]))
+                tile = (cols[:, top:bottom, left:right] if keep_cols
+                        else scratch[: k * math.prod(tile_shape[3:])].reshape(k, *tile_shape[3:]))
+                np.copyto(tile[:taps].reshape(tile_shape), windows(band, self.kernel_size, self.stride, tile_shape[3:5]))
+                tile[taps:] = 1
                 np.matmul(weight, tile.reshape(k, -1), out=y[:, top:bottom, left:right].reshape(weight.shape[0], -1))
         return (None if cols is None else cols.reshape(k, -1)), y.reshape(weight.shape[0], -1)
 
@@ -166,12 +185,16 @@ class Conv2d(Module):
         _, _, ho, wo = grad_out.shape
         g = chwn(grad_out).reshape(self.out_channels, -1)
         weight = self.weight.data.reshape(self.out_channels, -1)
-        if self.bias is not None:
+        bias_row = cols is not None and cols.shape[0] > weight.shape[1]  # a thin forward's row of ones
+        if self.bias is not None and not bias_row:
             self.bias.accumulate(g @ np.ones(g.shape[1], g.dtype), owned=True)
         if cols is None:
             dxp = self._backward_in_bands(xp, g.reshape(self.out_channels, ho, -1), weight, (ho, wo), input_grad)
         else:
-            self.weight.accumulate(weight_gradient(cols, g).T.reshape(self.weight.shape), owned=True)
+            d_weight = weight_gradient(cols, g)  # (K, O), or (K + 1, O) with ∂L/∂b as its last row
+            if bias_row:
+                self.bias.accumulate(d_weight[-1])
+            self.weight.accumulate(d_weight[: weight.shape[1]].T.reshape(self.weight.shape), owned=True)
             dxp = col2im(columns_gradient(weight, g), xp.shape, self.kernel_size, self.stride, (ho, wo)) if input_grad else None
         if not input_grad:
             return None
@@ -188,8 +211,8 @@ class Conv2d(Module):
             g_band = g[:, top:bottom].reshape(self.out_channels, -1)
             d_weight += weight_gradient(cols_band, g_band)
             if input_grad:
-                dxp[:, top * sh : top * sh + band.shape[1]] += col2im(
-                    columns_gradient(weight, g_band), band.shape, self.kernel_size, self.stride, (bottom - top, out_hw[1]))
+                col2im(columns_gradient(weight, g_band), band.shape, self.kernel_size, self.stride,
+                       (bottom - top, out_hw[1]), out=dxp[:, top * sh : top * sh + band.shape[1]])
         self.weight.accumulate(d_weight.T.reshape(self.weight.shape), owned=True)
         return dxp
 

@@ -115,12 +115,13 @@ def im2col(xp: np.ndarray, kernel, stride, out_hw) -> np.ndarray:
     return windows(xp, kernel, stride, out_hw).reshape(c * kernel[0] * kernel[1], -1)
 
 
-def col2im(cols: np.ndarray, padded_shape, kernel, stride, out_hw) -> np.ndarray:
-    """Adjoint of im2col: scatter-add cols (C·kh·kw, Ho·Wo·N) back into a (C, Hp, Wp, N) array."""
+def col2im(cols: np.ndarray, padded_shape, kernel, stride, out_hw, out: np.ndarray | None = None) -> np.ndarray:
+    """Adjoint of im2col: scatter-add cols (C·kh·kw, Ho·Wo·N) back into a (C, Hp, Wp, N) array
+    (a new one, or added into `out`, which is returned)."""
     c, n = padded_shape[0], padded_shape[3]
     cols = cols.reshape(c, kernel[0], kernel[1], out_hw[0], out_hw[1], n)
-    xp = np.zeros(padded_shape, dtype=cols.dtype)
-    if all(o == 1 or s >= k for o, s, k in zip(out_hw, stride, kernel)):  # no element is in two windows
+    xp = np.zeros(padded_shape, dtype=cols.dtype) if out is None else out
+    if out is None and all(o == 1 or s >= k for o, s, k in zip(out_hw, stride, kernel)):  # no element is in two windows
         windows(xp, kernel, stride, out_hw, writeable=True)[...] = cols  # one copy (LeNet-5's C5)
         return xp
     with unbuffered():
