@@ -267,3 +267,52 @@ def test_without_worker_processes_batches_run_in_one_process(threads, rng, monke
     assert parallel.chunk_count(32, 10**6) == 1
     for a, b in zip(expected[:2], result[:2]):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("layer_bytes,early", [
+    ([1_300, 0, 0, 74_000, 0, 0, 0, 1_600_000, 0, 5_000], 7),  # the wide CNN: up to its first linear layer
+    ([10, 1_000], 1),
+    ([1_000, 10], 2),  # the first layer holds most: every array goes before the job
+    ([0, 0, 0], 3),
+])
+def test_a_worker_runs_early_the_layers_before_the_bulk_of_the_parameters(layer_bytes, early):
+    assert parallel.early_layers(layer_bytes) == early
+
+
+def two_layers_the_second_heavy():
+    model = nn.Sequential(nn.Linear(4, 3, dtype=np.float32), nn.Linear(3, 200, dtype=np.float32))
+    model[0].weight.data[...] = 1.0
+    assert parallel.Plan(list(model), 64).early_layers == 1
+    return model
+
+
+def test_an_error_in_a_workers_early_layers_keeps_it_in_step(threads):
+    threads(2)
+    model = two_layers_the_second_heavy()
+    x = np.ones((16, 4), np.float32)
+    x[8:] = 3e38  # only the worker's chunk overflows, in the first layer
+    with np.errstate(over="raise"), pytest.raises(FloatingPointError):
+        model(x)
+    x[8:] = 2.0
+    model[1].weight.data += 1.0  # copied after the worker has its job
+    assert_chunks_give_the_serial_output(threads, model, x)
+
+
+def test_an_interrupt_while_the_late_arrays_are_copied_stops_the_workers(threads, monkeypatch):
+    threads(2)
+    model = two_layers_the_second_heavy()
+    x = np.ones((16, 4), np.float32)
+    model(x)
+    send = parallel.send
+
+    def interrupted(sock, message, fds=()):
+        if message == ("arrays",):
+            raise KeyboardInterrupt
+        send(sock, message, fds)
+
+    monkeypatch.setattr(parallel, "send", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        model(x)
+    assert parallel._workers == []
+    monkeypatch.setattr(parallel, "send", send)
+    assert_chunks_give_the_serial_output(threads, model, x)  # with a new worker

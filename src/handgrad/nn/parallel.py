@@ -9,8 +9,8 @@ and threads of one process wait for each other's GIL at every one of them (LeNet
 inherits none of its threads), started on first use and kept until the process exits.
 
 Each worker shares one block of memory (a memfd) with this process: the parameters and
-buffers, copied in before every forward pass (so an optimizer's in-place update reaches
-every chunk); the parameter gradients of its chunk, added into the original's `.grad` after
+buffers, copied in at every forward pass (so an optimizer's in-place update reaches every
+chunk; the worker starts on its first layers while the bulk of them is still being copied); the parameter gradients of its chunk, added into the original's `.grad` after
 the backward pass, worker by worker (so a run is reproducible for a given thread count, and
 equal to a one-process run to float rounding); its chunk of the input and the input's
 gradient. Outputs and their gradients, small in a classifier, travel through a socket.
@@ -141,6 +141,22 @@ def shared_arrays(layers: list) -> list[tuple[object, str]]:
     return slots
 
 
+def arrays_of(layers: list) -> list[np.ndarray]:
+    return [getattr(owner, name) for owner, name in shared_arrays(layers)]
+
+
+def early_layers(layer_bytes: list[int]) -> int:
+    """How many of the first layers a worker may run before the arrays of the others reach the
+    shared block: those before the layers that hold at least half of all the bytes (the
+    wide CNN's convolutions; its first linear layer, 95% of the bytes, is copied while the
+    worker runs them). All of them when that leaves none to run early."""
+    total, rest, early = sum(layer_bytes), sum(layer_bytes), 0
+    while early < len(layer_bytes) and 2 * (rest - layer_bytes[early]) >= total > 0:
+        rest -= layer_bytes[early]
+        early += 1
+    return early or len(layer_bytes)
+
+
 def parameters_of(layers: list) -> list:
     return [param for layer in layers for param in layer.parameters()]
 
@@ -242,6 +258,8 @@ class Plan:
         offsets, self.size = layout([int(np.prod(s)) * np.dtype(d).itemsize for s, d in specs] + [capacity] * 2)
         self.slots = list(zip(offsets, specs))
         self.x_offset, self.dx_offset = offsets[-2:]
+        self.early_layers = early_layers([sum(a.nbytes for a in arrays_of([layer])) for layer in layers])
+        self.early_arrays = len(shared_arrays(layers[: self.early_layers]))
 
     def holds(self, layers: list) -> bool:
         """True when `layers` are the layers (and submodules) of this plan, with the same
@@ -308,11 +326,22 @@ class Worker:
         part = np.ascontiguousarray(part)
         if plan is None or not plan.fits(layers, part):
             plan = self._install(layers, max(part.nbytes, plan.capacity if plan and plan.holds(layers) else 0))
-        for shared, array in zip(plan.shared, plan.arrays):
+        early = plan.early_arrays  # the arrays of the layers the worker may run before the others arrive
+        for shared, array in zip(plan.shared[:early], plan.arrays[:early]):
             np.copyto(shared, array)
         np.copyto(view(plan.block, plan.x_offset, part.shape, part.dtype), part)
         self.part_shape = part.shape, part.dtype.str
-        send(self.sock, ("forward", np.geterr(), [m.training for m in plan.modules], part.shape, part.dtype.str))
+        send(self.sock, ("forward", np.geterr(), [m.training for m in plan.modules], part.shape, part.dtype.str,
+                         plan.early_layers))
+        if early == len(plan.arrays):
+            return
+        try:
+            for shared, array in zip(plan.shared[early:], plan.arrays[early:]):
+                np.copyto(shared, array)
+            send(self.sock, ("arrays",))  # the worker waits for this before its later layers
+        except BaseException:  # interrupted: the worker waits for arrays that will not come
+            close_workers()
+            raise
 
     def _install(self, layers: list, capacity: int) -> Plan:
         """Send a copy of the layers (without their caches) and a new shared block for them."""

@@ -4,8 +4,12 @@ It says ("ready",) once imported, then answers requests on the socket FD until t
 side closes it:
   ("layers", layers, slots, x_offset, dx_offset, size) + a memfd
         keep these layers; their parameters and buffers live in the shared block (no reply)
-  ("forward", errors, training flags, shape, dtype)
-                                              the input is in the block -> ("ok", output)
+  ("forward", errors, training flags, shape, dtype, early)
+                                              the input is in the block -> ("ok", output);
+                                              the parameters of the layers after the first
+                                              `early` are copied in meanwhile, and
+  ("arrays",)                                 says they are there (sent only when there are
+                                              such layers)
   ("backward" | "backward_parameters", errors, g)
                                               -> ("ok", which gradients it wrote to the
                                               block); the input's gradient goes to the block
@@ -33,8 +37,8 @@ from handgrad.nn.module import WORK
 class Chunk:
     """The layers this worker runs, on views of the shared block."""
 
-    def __init__(self, layers, slots, x_offset, dx_offset, size, fd):
-        self.block = mmap.mmap(fd, size)
+    def __init__(self, sock, layers, slots, x_offset, dx_offset, size, fd):
+        self.sock, self.block = sock, mmap.mmap(fd, size)
         self.layers, self.x_offset, self.dx_offset = layers, x_offset, dx_offset
         views = [parallel.view(self.block, offset, *spec) for offset, spec in slots]
         owners = parallel.shared_arrays(layers)
@@ -43,11 +47,18 @@ class Chunk:
         self.modules = parallel.all_modules(layers)
         self.params, self.grads = parallel.parameters_of(layers), views[len(owners):]
 
-    def forward(self, flags, shape, dtype):
+    def forward(self, flags, shape, dtype, early):
         for module, flag in zip(self.modules, flags):
             object.__setattr__(module, "training", flag)
         x = parallel.view(self.block, self.x_offset, shape, dtype)
-        return WORK["forward"](self.layers, x)
+        try:
+            x = WORK["forward"](self.layers[:early], x)
+        finally:
+            if early < len(self.layers):  # the other layers' arrays are being copied in
+                message, _ = parallel.receive(self.sock)
+                if message != ("arrays",):
+                    raise RuntimeError(f"handgrad worker: expected the layers' arrays, got {message[0]!r}")
+        return WORK["forward"](self.layers[early:], x)
 
     def backward(self, kind, grad_out):
         for param in self.params:
@@ -74,7 +85,7 @@ def serve(sock: socket.socket) -> None:
         try:
             if kind == "layers":  # no reply: a forward request follows at once
                 chunk, failure = None, None
-                chunk = Chunk(*args, fds[0])
+                chunk = Chunk(sock, *args, fds[0])
                 continue
             if chunk is None:
                 raise failure
@@ -90,9 +101,12 @@ def serve(sock: socket.socket) -> None:
             for fd in fds:
                 os.close(fd)
         try:
-            parallel.send(sock, reply)
-        except (pickle.PicklingError, TypeError, AttributeError):  # an exception that does not pickle
-            parallel.send(sock, ("error", RuntimeError(repr(reply[1]))))
+            try:
+                parallel.send(sock, reply)
+            except (pickle.PicklingError, TypeError, AttributeError):  # an exception that does not pickle
+                parallel.send(sock, ("error", RuntimeError(repr(reply[1]))))
+        except OSError:  # the caller has closed the connection
+            return
 
 
 if __name__ == "__main__":
