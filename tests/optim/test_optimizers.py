@@ -303,3 +303,53 @@ def test_in_blocks_runs_non_contiguous_arrays_in_one_call(monkeypatch):
     calls, a = [], np.ones((10, 10))[:, ::2]
     optimizer_module.in_blocks(lambda x: calls.append(x.size) or x.__imul__(3), a)
     assert calls == [50] and (a == 3).all()
+
+
+@pytest.mark.parametrize("name,kwargs", CASES, ids=CASE_IDS)
+def test_small_parameters_updated_together_match_one_at_a_time(name, kwargs, monkeypatch):
+    """Small parameters of an element-wise optimizer are updated in one call on their
+    concatenation (here the three of SHAPES, parameter 1 apart on the steps after it has no
+    gradient): every number, of the parameters and of the state, is the one-by-one number."""
+    import handgrad.optim.optimizer as optimizer_module
+
+    results = []
+    for small in (optimizer_module.SMALL_PARAMETER, 0):  # together; one at a time
+        monkeypatch.setattr(optimizer_module, "SMALL_PARAMETER", small)
+        params = make_params(np.float32) + [Parameter(np.ones((70, 70), np.float32))]  # and one too large
+        opt = getattr(optim, name)(params, **kwargs)
+        grads = [step + [np.full((70, 70), 0.01 * i, np.float32)] for i, step in enumerate(gradient_sequence(np.float32))]
+        run(opt, params, grads)
+        results.append((params, opt.state))
+    (together, together_state), (alone, alone_state) = results
+    for a, b in zip(together, alone):
+        np.testing.assert_array_equal(a.data, b.data)
+        assert together_state[a].keys() == alone_state[b].keys()
+        for key, value in alone_state[b].items():
+            np.testing.assert_array_equal(together_state[a][key], value, err_msg=key)
+
+
+def test_updates_together_write_the_state_in_place_and_only_for_elementwise_optimizers(monkeypatch):
+    params = make_params(np.float32)
+    opt = optim.Adam(params)
+    calls = []
+    update = opt._update
+    monkeypatch.setattr(opt, "_update", lambda *args: calls.append(args[0]) or update(*args))
+    run(opt, params, gradient_sequence(np.float32, steps=2))
+    assert len(calls) == 2  # one call a step for all three
+    exp_avg = opt.state[params[0]]["exp_avg"]
+    run(opt, params, gradient_sequence(np.float32, steps=1))
+    assert opt.state[params[0]]["exp_avg"] is exp_avg
+
+    class NormalizedSGD(optim.SGD):  # not element-wise: each parameter's step depends on its norm
+        elementwise = False
+
+        def _update(self, param, grad, state, group):
+            super()._update(param, grad / np.linalg.norm(grad), state, group)
+
+    params = make_params(np.float64)
+    opt = NormalizedSGD(params, lr=0.1)
+    calls.clear()
+    update = opt._update
+    monkeypatch.setattr(opt, "_update", lambda *args: calls.append(args[0]) or update(*args))
+    run(opt, params, gradient_sequence(np.float64, steps=1))
+    assert calls == params

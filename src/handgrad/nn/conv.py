@@ -58,7 +58,7 @@ def weight_gradient(cols: np.ndarray, g: np.ndarray) -> np.ndarray:
     channels, 3×3, batch 64: 2.54 ms against 2.85 ms)."""
     if cols.shape[0] * g.shape[0] >= THIN_PRODUCT:
         return cols @ g.T
-    block = small_block(*cols.shape[:1], g.shape[0])
+    block = small_block(cols.shape[0], g.shape[0])
     total = cols[:, :block] @ g[:, :block].T
     for start in range(block, cols.shape[1], block):
         total += cols[:, start : start + block] @ g[:, start : start + block].T

@@ -10,8 +10,9 @@ inherits none of its threads), started on first use and kept until the process e
 
 Each worker shares one block of memory (a memfd) with this process: the parameters and
 buffers, copied in at every forward pass (so an optimizer's in-place update reaches every
-chunk; the worker starts on its first layers while the bulk of them is still being copied); the parameter gradients of its chunk, added into the original's `.grad` after
-the backward pass, worker by worker (so a run is reproducible for a given thread count, and
+chunk; the worker starts on its first layers while the bulk of them is still being copied);
+the parameter gradients of its chunk, added into the original's `.grad` after the backward
+pass, worker by worker (so a run is reproducible for a given thread count, and
 equal to a one-process run to float rounding); its chunk of the input and the input's
 gradient. Outputs and their gradients, small in a classifier, travel through a socket.
 While chunks run, each process multiplies with one BLAS thread.
@@ -141,10 +142,6 @@ def shared_arrays(layers: list) -> list[tuple[object, str]]:
     return slots
 
 
-def arrays_of(layers: list) -> list[np.ndarray]:
-    return [getattr(owner, name) for owner, name in shared_arrays(layers)]
-
-
 def early_layers(layer_bytes: list[int]) -> int:
     """How many of the first layers a worker may run before the arrays of the others reach the
     shared block: those before the layers that hold at least half of all the bytes (the
@@ -258,7 +255,8 @@ class Plan:
         offsets, self.size = layout([int(np.prod(s)) * np.dtype(d).itemsize for s, d in specs] + [capacity] * 2)
         self.slots = list(zip(offsets, specs))
         self.x_offset, self.dx_offset = offsets[-2:]
-        self.early_layers = early_layers([sum(a.nbytes for a in arrays_of([layer])) for layer in layers])
+        self.early_layers = early_layers([sum(getattr(owner, name).nbytes for owner, name in shared_arrays([layer]))
+                                          for layer in layers])
         self.early_arrays = len(shared_arrays(layers[: self.early_layers]))
 
     def holds(self, layers: list) -> bool:

@@ -22,6 +22,8 @@ from handgrad.optim.optimizer import Optimizer
 class Adagrad(Optimizer):
     """`Adagrad(params, lr=1e-2, lr_decay=0, weight_decay=0, initial_accumulator_value=0, eps=1e-10)`."""
 
+    elementwise = True
+
     def __init__(self, params, lr=1e-2, lr_decay=0, weight_decay=0, initial_accumulator_value=0, eps=1e-10):
         if not 0.0 <= lr:
             raise ValueError(f"Invalid learning rate: {lr}")

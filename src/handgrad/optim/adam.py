@@ -30,6 +30,8 @@ from handgrad.optim.optimizer import Optimizer, in_blocks, lerp_
 class Adam(Optimizer):
     """`Adam(params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0)`."""
 
+    elementwise = True
+
     _decoupled = False
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0):

@@ -5,7 +5,12 @@ of `Parameter`s and the hyper-parameters that apply to them (`"lr"`, ...), and
 `state`, a dict from `Parameter` to that parameter's running statistics.
 Subclasses define `_update(param, grad, state, group)`, the in-place step of a
 single parameter; `step()` calls it for every parameter whose `.grad` is set,
-with denormal floats flushed to zero (see `handgrad.optim.denormals`).
+with denormal floats flushed to zero (see `handgrad.optim.denormals`). An
+optimizer whose step is element-wise (`elementwise = True`: every one here) has
+the small parameters of a group that agree in dtype and state scalars (the step
+count) updated together, in one call on their concatenation: the same operations
+on every element, so the same numbers, with a dozen NumPy calls per group
+instead of per parameter (LeNet-5's ten parameters: 0.39 -> 0.26 ms a step).
 
 `state_dict()` follows PyTorch's layout, with parameters replaced by their
 position across all groups:
@@ -34,6 +39,8 @@ class Optimizer:
     `params` is an iterable of `Parameter`s, or of dicts each holding a
     `"params"` iterable and hyper-parameters that override `defaults` for it.
     """
+
+    elementwise = False  # True: `_update` treats every element alike (see the module docstring)
 
     def __init__(self, params, defaults: dict):
         if isinstance(params, Parameter):
@@ -81,13 +88,44 @@ class Optimizer:
         loss = None if closure is None else closure()
         with flush_denormals():  # decaying running averages must not slow the step down
             for group in self.param_groups:
+                together: dict[tuple, list[Parameter]] = {}
                 for param in group["params"]:
-                    if param.grad is not None:
-                        self._update(param, param.grad, self.state.setdefault(param, {}), group)
+                    if param.grad is None:
+                        continue
+                    state = self.state.setdefault(param, {})
+                    if self.elementwise and param.data.size < SMALL_PARAMETER:
+                        together.setdefault(_alike(param, state), []).append(param)
+                    else:
+                        self._update(param, param.grad, state, group)
+                for params in together.values():
+                    self._update_together(params, group)
         return loss
 
-    def _update(self, param: Parameter, grad: np.ndarray, state: dict, group: dict) -> None:
-        raise NotImplementedError(f"{type(self).__name__} does not define _update()")
+    def _update_together(self, params: list[Parameter], group: dict) -> None:
+        """One `_update` on the concatenation of `params` (alike: see `_alike`), its results
+        copied back in place."""
+        states = [self.state[param] for param in params]
+        if len(params) == 1:
+            self._update(params[0], params[0].grad, states[0], group)
+            return
+        joint = Parameter(np.concatenate([param.data.reshape(-1) for param in params]))
+        grad = np.concatenate([param.grad.reshape(-1) for param in params])
+        state = {name: np.concatenate([s[name].reshape(-1) for s in states]) if isinstance(value, np.ndarray)
+                 else value for name, value in states[0].items()}
+        self._update(joint, grad, state, group)
+        arrays = [name for name, value in state.items() if isinstance(value, np.ndarray)]
+        scalars = {name: value for name, value in state.items() if name not in arrays}
+        end = 0
+        for param, param_state in zip(params, states):
+            start, end, shape = end, end + param.data.size, param.data.shape
+            param.data[...] = joint.data[start:end].reshape(shape)
+            param_state.update(scalars)
+            for name in arrays:
+                piece = state[name][start:end].reshape(shape)
+                if name in param_state:
+                    param_state[name][...] = piece
+                else:  # made by this step
+                    param_state[name] = piece.copy()
 
     # -- checkpoints ------------------------------------------------------------
     def state_dict(self) -> dict:
@@ -156,7 +194,15 @@ def _copy_into(value, param: Parameter, name: str, key) -> object:
     return np.array(value, dtype=param.dtype, copy=True)
 
 
+SMALL_PARAMETER = 4096  # elements: smaller parameters of an element-wise optimizer are updated together
 BLOCK = 1 << 16  # elements per call of `in_blocks`
+
+
+def _alike(param: Parameter, state: dict) -> tuple:
+    """What parameters updated together must share: dtypes, state names and scalars (state
+    arrays have their parameter's dtype)."""
+    return (param.data.dtype, param.grad.dtype, *state.keys(),
+            *[value for value in state.values() if not isinstance(value, np.ndarray)])
 
 
 def in_blocks(work, *arrays) -> None:

@@ -24,6 +24,8 @@ from handgrad.optim.optimizer import Optimizer, lerp_
 class RMSprop(Optimizer):
     """`RMSprop(params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0, centered=False)`."""
 
+    elementwise = True
+
     def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0, centered=False):
         if not 0.0 <= lr:
             raise ValueError(f"Invalid learning rate: {lr}")

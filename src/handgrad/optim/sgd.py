@@ -20,6 +20,8 @@ from handgrad.optim.optimizer import Optimizer
 class SGD(Optimizer):
     """`SGD(params, lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False)`."""
 
+    elementwise = True
+
     def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False):
         if lr < 0.0:
             raise ValueError(f"Invalid learning rate: {lr}")
