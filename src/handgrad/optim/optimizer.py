@@ -10,7 +10,7 @@ optimizer whose step is element-wise (`elementwise = True`: every one here) has
 the small parameters of a group that agree in dtype and state scalars (the step
 count) updated together, in one call on their concatenation: the same operations
 on every element, so the same numbers, with a dozen NumPy calls per group
-instead of per parameter (LeNet-5's ten parameters: 0.39 -> 0.26 ms a step).
+instead of per parameter (LeNet-5's ten parameters: 0.39 -> 0.34 ms a step).
 
 `state_dict()` follows PyTorch's layout, with parameters replaced by their
 position across all groups:
@@ -126,6 +126,9 @@ class Optimizer:
                     param_state[name][...] = piece
                 else:  # made by this step
                     param_state[name] = piece.copy()
+
+    def _update(self, param: Parameter, grad: np.ndarray, state: dict, group: dict) -> None:
+        raise NotImplementedError(f"{type(self).__name__} does not define _update()")
 
     # -- checkpoints ------------------------------------------------------------
     def state_dict(self) -> dict:
