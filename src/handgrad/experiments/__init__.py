@@ -7,11 +7,21 @@
     from handgrad.experiments import run, StudyOptions
     run("regularization", StudyOptions(quick=True, out="tmp/reg"))
 
-Each study writes into its output folder `report.md` (what was run, every
-hyperparameter, results tables with the published numbers beside ours, the plots
-embedded), the PNG plots and `results.json` (every number of the tables). Modules:
-one per study, `report` (the Markdown/JSON writer), `common` (training a variant),
-`cli` (the `experiment` subcommand).
+Each study runs every variant with several seeds, each (variant, seed) one trial of an
+Optuna study on a database (`store`, `engine`), and writes into its output folder
+`report.md` (what was run, every hyperparameter, tables of mean ± 95 % interval beside
+the published numbers, the plots embedded), the PNG plots and `results.json` (every
+trial, the summary per variant and metric, every number of the tables).
+
+A study module has NAME, TITLE, SOURCE and
+  variants(options, done) -> {name: common.Variant}  (done: the Results so far, for a
+                                                      stage that depends on an earlier one)
+  trial(name, variant, seed, options) -> common.Trial (optional; default common.train_trial)
+  write_report(options, results) -> Path
+and optionally METRIC (the trial's value for Optuna, default "test_acc").
+Modules: one per study, `common` (options, variants, trials, results), `stats` (means
+and intervals), `store` and `engine` (trials on Optuna's storage, workers), `report`
+(the Markdown/JSON writer), `sweep` (`handgrad sweep`), `cli` (the subcommands).
 """
 
 from __future__ import annotations
@@ -55,15 +65,17 @@ def names() -> list[str]:
 
 
 def get(name: str):
-    """The `run(options) -> Path` function of study `name`; unknown names raise ValueError listing the valid ones."""
+    """The module of study `name`; unknown names raise ValueError listing the valid ones."""
     if name not in STUDIES:
         raise ValueError(f"unknown experiment {name!r}; valid experiments: {', '.join(STUDIES)} (or all)")
-    return importlib.import_module(f"handgrad.experiments.{STUDIES[name].module}").run
+    return importlib.import_module(f"handgrad.experiments.{STUDIES[name].module}")
 
 
-def run(name: str, options: StudyOptions | None = None) -> Path:
+def run(name: str, options: StudyOptions | None = None) -> Path | None:
     """Run study `name` with `options` (default: the full study); returns the path of its report.md."""
-    return get(name)(options or StudyOptions())
+    from handgrad.experiments.engine import run_study
+
+    return run_study(name, get(name), options or StudyOptions())
 
 
 __all__ = ["STUDIES", "Study", "StudyOptions", "get", "names", "run"]

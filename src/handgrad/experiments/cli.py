@@ -1,11 +1,15 @@
 """The `handgrad experiment` subcommand.
 
     handgrad experiment --list
-    handgrad experiment NAME [--quick] [--out DIR] [--dataset NAME] [--epochs N] [--seed S] [--data-dir DIR]
-    handgrad experiment all [--quick] [--out DIR]
+    handgrad experiment NAME [--quick] [--seeds K] [--workers N] [--storage URL] [--out DIR]
+                             [--dataset NAME] [--epochs N] [--data-dir DIR] [--report-only]
+    handgrad experiment all [--quick] [--out DIR] ...
 
 NAME's report goes to --out DIR (default reports/experiments/NAME, or
-experiments-quick/NAME with --quick); with `all`, each study goes to DIR/NAME.
+runs/experiments-quick/NAME with --quick); with `all`, each study goes to DIR/NAME.
+The trials live in --storage (default: study.db, SQLite, in the output folder); the
+same command continues a stopped study, and started on several machines with one
+PostgreSQL --storage, shares its trials out among them.
 Wired into `handgrad.cli` with `add_experiment_parser(subparsers)` and
 `run_experiment_command(args) -> int`.
 """
@@ -13,12 +17,12 @@ Wired into `handgrad.cli` with `add_experiment_parser(subparsers)` and
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
 from handgrad import experiments
-from handgrad.experiments.common import QUICK_EPOCHS, QUICK_LIMIT, StudyOptions
+from handgrad.experiments.common import DEFAULT_SEEDS, QUICK_EPOCHS, QUICK_LIMIT, StudyOptions
+from handgrad.experiments.engine import WorkerFailed
 from handgrad.experiments.report import write_index
 
 DATASETS = ("mnist", "fashion-mnist")
@@ -40,12 +44,41 @@ def add_experiment_parser(subparsers) -> argparse.ArgumentParser:
                         help=f"the same code on {QUICK_LIMIT} images, {QUICK_EPOCHS} epoch per run (a check that "
                              f"the study runs, in well under a minute)")
     parser.add_argument("--out", metavar="DIR", help="output folder (default: reports/experiments/NAME, or "
-                                                     "experiments-quick/NAME with --quick; with all: DIR/NAME)")
+                                                     "runs/experiments-quick/NAME with --quick; with all: DIR/NAME)")
     parser.add_argument("--dataset", choices=DATASETS, help="train on this data set instead of the study's")
     parser.add_argument("--epochs", type=int, metavar="N", help="epochs of every run instead of the study's")
-    parser.add_argument("--seed", type=int, default=0, metavar="S", help="seed of everything random (default: 0)")
+    parser.add_argument("--seeds", type=int, metavar="K",
+                        help=f"run every variant with seeds 0..K-1 (default: {DEFAULT_SEEDS}, or 1 with --quick; a "
+                             f"study that measures rates may run more)")
     parser.add_argument("--data-dir", metavar="DIR", help="folder holding mnist/ and fashion-mnist/")
+    add_storage_arguments(parser)
+    parser.add_argument("--study-name", metavar="NAME",
+                        help="the study's name in the storage (default: the experiment's, with -quick for --quick)")
+    parser.add_argument("--report-only", action="store_true",
+                        help="write the report from the trials in the storage, running none")
     return parser
+
+
+def add_storage_arguments(parser: argparse.ArgumentParser) -> None:
+    """--storage, --workers, --heartbeat and the pool's hidden flags (shared with `handgrad sweep`)."""
+    parser.add_argument("--storage", metavar="URL",
+                        help="database of the trials, any SQLAlchemy URL: sqlite:///FILE, or "
+                             "postgresql://USER:PASSWORD@HOST/DB to share a study among machines "
+                             "(default: study.db in the output folder)")
+    parser.add_argument("--workers", type=int, default=1, metavar="N",
+                        help="trials at once, in N processes on this machine (cores shared among them; default 1)")
+    parser.add_argument("--heartbeat", type=int, default=10, metavar="S",
+                        help="seconds between a running trial's heartbeats; a trial whose worker died is taken "
+                             "again after two missed beats (default 10)")
+    parser.add_argument("--pool-member", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--threads", type=int, help=argparse.SUPPRESS)
+
+
+def check_storage_arguments(args: argparse.Namespace) -> None:
+    if args.workers < 1:
+        raise ValueError(f"--workers must be at least 1, got {args.workers}")
+    if args.heartbeat < 1:
+        raise ValueError(f"--heartbeat must be at least 1 second, got {args.heartbeat}")
 
 
 def run_experiment_command(args: argparse.Namespace) -> int:
@@ -61,35 +94,31 @@ def run_experiment_command(args: argparse.Namespace) -> int:
     experiments.get(names[0])  # an unknown name fails here, before any work
     if args.epochs is not None and args.epochs < 1:
         raise ValueError(f"--epochs must be at least 1, got {args.epochs}")
-    if args.seed < 0:
-        raise ValueError(f"--seed must be 0 or more, got {args.seed}")
+    if args.seeds is not None and args.seeds < 1:
+        raise ValueError(f"--seeds must be at least 1, got {args.seeds}")
+    check_storage_arguments(args)
+    if args.name == "all" and (args.storage or args.study_name):
+        raise ValueError("experiment all: --storage and --study-name name one study; give a study NAME")
     for name in names:
         out = None
         if args.out:
             out = Path(args.out) / name if args.name == "all" else Path(args.out)
-        options = StudyOptions(quick=args.quick, out=out, dataset=args.dataset, epochs=args.epochs, seed=args.seed,
-                               data_dir=args.data_dir)
+        options = StudyOptions(quick=args.quick, out=out, dataset=args.dataset, epochs=args.epochs,
+                               seeds=args.seeds, data_dir=args.data_dir, storage=args.storage,
+                               study_name=args.study_name, workers=args.workers, heartbeat=args.heartbeat,
+                               report_only=args.report_only, pool_member=args.pool_member, threads=args.threads)
         started = time.perf_counter()
-        path = experiments.run(name, options)
-        print(f"{name}: wrote {path} in {time.perf_counter() - started:.0f} s", flush=True)
+        try:
+            path = experiments.run(name, options)
+        except KeyboardInterrupt:
+            raise KeyboardInterrupt(f"interrupted; the finished trials are kept in the storage: run the same "
+                                    f"command to continue {name}") from None
+        except WorkerFailed as failed:
+            return failed.code
+        if path is not None:
+            print(f"{name}: wrote {path} in {time.perf_counter() - started:.0f} s", flush=True)
     if args.name == "all":
         root = Path(args.out) if args.out else StudyOptions(quick=args.quick).output("x").parent
         index = write_index(root, {name: study.summary for name, study in experiments.STUDIES.items()})
         print(f"wrote {index}")
     return 0
-
-
-def main(argv=None) -> int:
-    """`python -m handgrad.experiments.cli ...`: the subcommand on its own (errors as one line, status 2)."""
-    parser = argparse.ArgumentParser(prog="handgrad")
-    add_experiment_parser(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["experiment", *(sys.argv[1:] if argv is None else argv)])
-    try:
-        return run_experiment_command(args)
-    except (ValueError, OSError) as exc:
-        print(f"handgrad: error: {exc}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -34,32 +34,53 @@ QUICK_EPOCHS = 1
 _AUGMENT_STREAM = (0, 1)  # the seed stream handgrad.train.prepare draws its augmentation from
 
 
+DEFAULT_SEEDS = 3  # seeds of every variant in a full run, unless a study or --seeds says otherwise
+
+
 @dataclass
 class StudyOptions:
     """The options of `handgrad experiment NAME`.
 
-    quick: the small CI version. out: the output folder (default reports/experiments/NAME
-    for a full run, experiments-quick/NAME for a quick one). dataset, epochs: override the
-    study's own (None: the report's). seed: seeds initialisation, split, dropout and batches.
-    data_dir: the folder holding mnist/ and fashion-mnist/ (None: the project's data/).
-    log: where progress lines go (default: stderr).
+    quick: the small CI version (one seed). out: the output folder (default
+    reports/experiments/NAME for a full run, runs/experiments-quick/NAME for a quick one).
+    dataset, epochs: override the study's own (None: the report's). seeds: seeds 0..K-1 of
+    every variant (None: DEFAULT_SEEDS, 1 with quick); seed s drives initialisation, split,
+    dropout, batch order and augmentation. data_dir: the folder holding mnist/ and
+    fashion-mnist/ (None: the project's data/). log: where progress lines go (default: stderr).
+    storage: an SQLAlchemy URL of the trials' database (None: OUT/study.db). study_name: its
+    name there (None: the study's, with -quick). workers: trials at once in worker processes
+    on this machine. heartbeat: seconds between a running trial's heartbeats (a trial is taken
+    again when its heartbeat is two beats stale). report_only: write the report from the storage
+    and run nothing. pool_member, threads: set for the worker processes of a pool.
     """
 
     quick: bool = False
     out: Path | None = None
     dataset: str | None = None
     epochs: int | None = None
-    seed: int = 0
+    seeds: int | None = None
     data_dir: str | None = None
     log: Callable[[str], None] | None = None
+    storage: str | None = None
+    study_name: str | None = None
+    workers: int = 1
+    heartbeat: int = 10
+    report_only: bool = False
+    pool_member: bool = False
+    threads: int | None = None
 
     def output(self, name: str) -> Path:
         if self.out is not None:
             return Path(self.out)
-        return Path("experiments-quick" if self.quick else "reports/experiments") / name
+        return Path("runs/experiments-quick" if self.quick else "reports/experiments") / name
 
     def say(self, message: str) -> None:
         (self.log or _stderr)(message)
+
+    def seed_count(self) -> int:
+        if self.seeds is not None:
+            return self.seeds
+        return 1 if self.quick else DEFAULT_SEEDS
 
     def epochs_or(self, default: int) -> int:
         """The epochs of a variant: --epochs if given, else 1 in quick mode, else the report's."""
@@ -71,7 +92,7 @@ class StudyOptions:
         return self.dataset or default
 
     def meta(self) -> dict:
-        return {"quick": self.quick, "seed": self.seed, "dataset_override": self.dataset,
+        return {"quick": self.quick, "seeds": self.seed_count(), "dataset_override": self.dataset,
                 "epochs_override": self.epochs}
 
 
@@ -212,6 +233,119 @@ def train_variant(name: str, config: TrainConfig, options: StudyOptions, *, trai
     return VariantResult(name, config, result, trainer.step_losses, initial)
 
 
+# -- trials ------------------------------------------------------------------------------------
+@dataclass
+class Variant:
+    """A variant of a study: its TrainConfig (the seed is the trial's), and how to train it.
+
+    label: how tables name it (default: its key). train_images: the first N training images
+    only (0: all). init, init_std, record_steps, test_each_epoch: as `train_variant`. seeds:
+    at least this many seeds (a study measuring a rate needs more than the default).
+    extra: anything else the study's own `trial` function reads.
+    """
+
+    config: TrainConfig | None = None
+    label: str = ""
+    train_images: int = 0
+    init: str | None = None
+    init_std: float = 0.01
+    record_steps: bool = False
+    test_each_epoch: bool = False
+    seeds: int | None = None
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass
+class Trial:
+    """One finished (variant, seed): its metrics (results.json's contract), seconds, and what the report
+    draws (`record`: the history, per-step losses, guard events ...)."""
+
+    variant: str
+    seed: int
+    metrics: dict
+    seconds: float
+    record: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return {"variant": self.variant, "seed": self.seed, "metrics": self.metrics, "seconds": self.seconds}
+
+
+def metrics_of(variant: VariantResult) -> dict:
+    """The per-trial metrics of a trained variant (final epoch, and the test set)."""
+    last, r = variant.last, variant.result
+    return {"train_loss": last["train_loss"], "train_acc": last["train_accuracy"], "val_loss": last.get("val_loss"),
+            "val_acc": last.get("val_accuracy"), "test_loss": r.test_loss, "test_acc": r.test_accuracy,
+            "guard_firings": float(r.guard_firings)}
+
+
+def train_trial(name: str, variant: Variant, seed: int, options: StudyOptions) -> Trial:
+    """The usual trial: train `variant` with `seed` and keep its metrics, history and guard events."""
+    config = dataclasses.replace(variant.config, seed=seed)
+    trained = train_variant(f"{name} seed {seed}", config, options, train_images=variant.train_images,
+                            init=variant.init, init_std=variant.init_std, record_steps=variant.record_steps,
+                            test_each_epoch=variant.test_each_epoch)
+    record = {"history": trained.history, "guard_events": trained.result.guard_events,
+              "parameters": sum(p.data.size for p in trained.result.model.parameters())}
+    if variant.record_steps:
+        record["step_losses"] = trained.step_losses
+    return Trial(name, seed, _finite(metrics_of(trained)), trained.result.seconds, record)
+
+
+def _finite(metrics: dict) -> dict:
+    """Metrics as floats (None where a run has no such value, e.g. no validation split)."""
+    return {k: (None if v is None else float(v)) for k, v in metrics.items()}
+
+
+class Results:
+    """The trials of a study, grouped by variant and seed, with their statistics.
+
+        results.summary("baseline", "test_acc")            # Summary over the seeds
+        results.difference("dropout", "baseline", "test_acc")  # paired by seed
+    """
+
+    def __init__(self, trials: list[Trial]):
+        self.trials = sorted(trials, key=lambda t: (t.variant, t.seed))
+
+    def only(self, wanted: list[tuple[str, int]]) -> "Results":
+        keep = set(wanted)
+        return Results([t for t in self.trials if (t.variant, t.seed) in keep])
+
+    def __contains__(self, variant: str) -> bool:
+        return any(t.variant == variant for t in self.trials)
+
+    def of(self, variant: str) -> list[Trial]:
+        return [t for t in self.trials if t.variant == variant]
+
+    def values(self, variant: str, metric: str) -> dict[int, float]:
+        """seed -> value of `metric` (trials without it left out)."""
+        return {t.seed: t.metrics[metric] for t in self.of(variant) if t.metrics.get(metric) is not None}
+
+    def summary(self, variant: str, metric: str):
+        from handgrad.experiments.stats import summarise, wilson
+
+        values = list(self.values(variant, metric).values())
+        return wilson(values) if metric in RATE_METRICS else summarise(values)
+
+    def difference(self, a: str, b: str, metric: str):
+        from handgrad.experiments.stats import paired_difference
+
+        return paired_difference(self.values(a, metric), self.values(b, metric))
+
+    def histories(self, variant: str) -> list[list[dict]]:
+        return [t.record.get("history", []) for t in self.of(variant)]
+
+    def summary_json(self) -> dict:
+        """results.json's "summary": {variant: {metric: {n, mean, std, ci95}}}."""
+        out: dict = {}
+        for t in self.trials:
+            for metric in t.metrics:
+                out.setdefault(t.variant, {})[metric] = None
+        return {v: {m: self.summary(v, m).to_json() for m in metrics} for v, metrics in out.items()}
+
+
+RATE_METRICS = ("converged",)  # 0/1 per trial: summarised as a rate with Wilson's interval
+
+
 def _options_text(model_options: dict) -> str:
     return "(" + ", ".join(f"{k}={','.join(map(str, v)) if isinstance(v, tuple) else v}"
                            for k, v in model_options.items() if k not in ("in_channels", "num_classes")) + ")"
@@ -220,7 +354,7 @@ def _options_text(model_options: dict) -> str:
 # -- describing runs -----------------------------------------------------------------------------
 _SHOWN = ("model", "model_options", "dataset", "limit", "val_fraction", "shuffle_split", "augment", "augment_copies",
           "epochs", "batch_size", "optimizer", "lr", "momentum", "weight_decay", "l2", "scheduler",
-          "guard_patience", "guard_factor", "guard_retries", "seed")
+          "guard_patience", "guard_factor", "guard_retries")
 
 
 def config_settings(config: TrainConfig) -> dict:
@@ -245,6 +379,8 @@ def settings_tables(report, name: str, variants: dict[str, TrainConfig], extra: 
     keys = list(dict.fromkeys(k for f in flat.values() for k in f))
     shared = {k: next(iter(flat.values())).get(k) for k in keys
               if len({json.dumps(f.get(k), default=str) for f in flat.values()}) == 1}
+    if "seeds" in report.meta:
+        shared["seeds"] = f"0–{report.meta['seeds'] - 1}" if report.meta["seeds"] > 1 else "0"
     shared.update(extra or {})
     report.settings(name, shared, caption or "Settings shared by every run")
     differing = [k for k in keys if k not in shared]
@@ -292,7 +428,7 @@ STUDY_DEFAULTS = dict(scheduler="none", val_fraction=0.1, shuffle_split=True, au
 
 def base_config(options: StudyOptions, **settings) -> TrainConfig:
     """A TrainConfig with STUDY_DEFAULTS, the study's settings, the seed and, in quick mode, the small data limit."""
-    config = TrainConfig(seed=options.seed, **{**STUDY_DEFAULTS, **settings})
+    config = TrainConfig(seed=0, **{**STUDY_DEFAULTS, **settings})  # each trial sets its own seed
     if options.quick and not config.limit:
         config.limit = QUICK_LIMIT
     if options.dataset:

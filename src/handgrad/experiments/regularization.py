@@ -13,21 +13,26 @@ test accuracy is compared with the one measured before saving.
 
 from __future__ import annotations
 
+import dataclasses
+import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from handgrad import data
 from handgrad.experiments.common import (
-    RESULT_COLUMNS,
+    Results,
     StudyOptions,
+    Trial,
+    Variant,
     base_config,
+    metrics_of,
     quick_note,
-    result_row,
     settings_tables,
     train_variant,
 )
-from handgrad.experiments.report import Report, plot_series
+from handgrad.experiments.report import Report, plot_band, plot_series
+from handgrad.experiments.stats import cell, verdict
 from handgrad.train import evaluate, load_run
 from handgrad.train.dataset import data_root
 
@@ -54,12 +59,16 @@ LABELS = {"baseline": "Baseline", "dropout": "Dropout 0.5", "l2": "L2 (weight de
 GOAL = 0.88
 
 
-def variants(options: StudyOptions) -> dict:
-    """name -> TrainConfig of the five variants."""
+METRICS = [("train_acc", "train acc", True), ("val_acc", "val acc", True), ("test_acc", "test acc", True),
+           ("train_loss", "train loss", False), ("val_loss", "val loss", False)]
+
+
+def variants(options: StudyOptions, done=None) -> dict:
+    """name -> Variant of the five variants."""
     model = {"activation": "tanh", "pool": "avg"}
     common = dict(model="lenet5", dataset="fashion-mnist", optimizer="adam", lr=1e-3, batch_size=64,
                   val_fraction=0.1, shuffle_split=True, epochs=options.epochs_or(12))
-    return {
+    configs = {
         "baseline": base_config(options, model_options=dict(model), **common),
         "dropout": base_config(options, model_options={**model, "dropout": 0.5}, **common),
         "l2": base_config(options, model_options=dict(model), weight_decay=0.01, **common),
@@ -67,6 +76,8 @@ def variants(options: StudyOptions) -> dict:
                                 **{**common, "epochs": options.epochs_or(20)}),
         "batch-norm": base_config(options, model_options={**model, "batch_norm": True}, **common),
     }
+    train_images = 0 if options.quick else FULL_TRAIN_IMAGES
+    return {name: Variant(config, LABELS[name], train_images=train_images) for name, config in configs.items()}
 
 
 def reloaded_accuracy(run_dir: Path) -> float:
@@ -79,11 +90,25 @@ def reloaded_accuracy(run_dir: Path) -> float:
     return evaluate(run.model, x, labels.astype(np.int64)).accuracy
 
 
-def run(options: StudyOptions) -> Path:
+def trial(name: str, variant: Variant, seed: int, options: StudyOptions) -> Trial:
+    """Train the variant with `seed`, save its weights, reload them into a fresh model and test that again."""
+    with tempfile.TemporaryDirectory(prefix="handgrad-reload-") as folder:
+        config = dataclasses.replace(variant.config, seed=seed)
+        trained = train_variant(f"{name} seed {seed}", config, options, train_images=variant.train_images,
+                                run_dir=Path(folder) / "run")
+        reloaded = reloaded_accuracy(Path(folder) / "run")
+    metrics = {**metrics_of(trained), "reloaded_test_acc": reloaded,
+               "reload_equal": float(reloaded == trained.result.test_accuracy)}
+    return Trial(name, seed, metrics, trained.result.seconds,
+                 {"history": trained.history, "guard_events": trained.result.guard_events})
+
+
+def write_report(options: StudyOptions, results: Results) -> Path:
     out = options.output(NAME)
-    configs = variants(options)
+    configs = {name: v.config for name, v in variants(options).items()}
     train_images = 0 if options.quick else FULL_TRAIN_IMAGES
     report = Report(NAME, TITLE, out, {**options.meta(), "source": SOURCE, "train_images": train_images})
+    report.use(results)
     quick_note(report, options)
     report.text(f"Source: `{SOURCE}` (practical part). LeNet-5 with Tanh on Fashion-MNIST, five ways of "
                 f"regularising it, each trained with Adam (lr 0.001, batch 64) on a shuffled 90/10 split. "
@@ -97,67 +122,64 @@ def run(options: StudyOptions) -> Path:
         "Batch-norm variant: `BatchNorm2d` after C1 and C3, before the activation.",
         "L2 variants: Adam's `weight_decay` (0.01, and 0.001 for the tuned variant, trained 20 epochs).",
         "Inputs normalised with the training part's mean and standard deviation.",
+        f"Every variant ran with seeds 0–{options.seed_count() - 1}; the seed drives the initialisation, the "
+        f"split, dropout and the batch order. Tables give the mean ± the 95 % interval (Student t) over the seeds.",
         *([] if options.quick or not FULL_TRAIN_IMAGES else [f"**Reduced:** {REDUCTION}"]),
     ])
     settings_tables(report, "settings", configs, extra={"training images": train_images or "all of the split"})
 
-    results = {}
-    for name, config in configs.items():
-        results[name] = train_variant(name, config, options, train_images=train_images,
-                                      run_dir=out / "runs" / name)
-
-    # -- results --------------------------------------------------------------------------------
     report.heading("Results")
-    rows, reload_rows = [], []
-    for name, v in results.items():
-        rows.append([LABELS[name], len(v.history)] + result_row(v))
-        reloaded = reloaded_accuracy(out / "runs" / name)
-        reload_rows.append([LABELS[name], v.result.test_accuracy, reloaded, reloaded == v.result.test_accuracy,
-                            v.result.test_accuracy >= GOAL])
-    report.table("results", ["variant", "epochs", *RESULT_COLUMNS], rows,
-                 caption="Final epoch: training (running average over the epoch, as the report's) and validation "
-                         "loss and accuracy; test metrics; training seconds")
-    comparison = []
-    for name, v in results.items():
-        train_pub, val_pub = PUBLISHED[name]
-        comparison.append([f"{LABELS[name]}: train accuracy", v.last["train_accuracy"], train_pub, ""])
-        comparison.append([f"{LABELS[name]}: validation accuracy", v.last["val_accuracy"], val_pub, ""])
-    report.comparison("published", comparison, caption="Ours vs published (report 003, Table 1), final epoch")
+    report.summary_table("results", results, LABELS, METRICS,
+                         caption="Final epoch: training (running average over the epoch, as the report's) and "
+                                 "validation accuracy and loss; test accuracy")
+    rows = []
+    for name, (train_pub, val_pub) in PUBLISHED.items():
+        rows.append((f"{LABELS[name]}: train accuracy", results.summary(name, "train_acc"), train_pub, True))
+        rows.append((f"{LABELS[name]}: validation accuracy", results.summary(name, "val_acc"), val_pub, True))
+    report.published_table("published", rows, caption="Ours vs published (report 003, Table 1), final epoch")
+    report.differences_table("findings", [
+        (f"{LABELS[name]} vs baseline: test accuracy", results.difference(name, "baseline", "test_acc"), True,
+         verdict(results.difference(name, "baseline", "test_acc"), LABELS[name], "baseline"))
+        for name in LABELS if name != "baseline" and name in results
+    ], caption="Each regularisation against the baseline, paired by seed")
 
     def draw(figure):
         axes = figure.subplots(1, 1)
-        colors = dict(zip(results, ["C0", "C1", "C2", "C3", "C4"]))
-        for name, v in results.items():
-            epochs, train = v.curve("train_accuracy")
-            _, val = v.curve("val_accuracy")
-            axes.plot(epochs, train, "o-", color=colors[name], markersize=3, label=f"{LABELS[name]} train")
-            axes.plot(epochs, val, "s--", color=colors[name], markersize=3, label=f"{LABELS[name]} validation")
+        for color, name in zip(["C0", "C1", "C2", "C3", "C4"], LABELS):
+            histories = results.histories(name)
+            plot_band(axes, f"{LABELS[name]} train", [_curve(h, "train_accuracy") for h in histories], "o-", color)
+            plot_band(axes, f"{LABELS[name]} validation", [_curve(h, "val_accuracy") for h in histories], "s--",
+                      color)
         plot_series(axes, {}, "epoch", "accuracy", "Training (solid) and validation (dashed) accuracy")
         axes.legend(fontsize=7, ncol=2)
 
     report.figure("accuracy.png", draw, "Per-epoch training and validation accuracy of every variant (the report's "
-                  "Figure 1)", width=9, height=5.5)
+                  "Figure 1): mean over the seeds, band from the lowest to the highest seed", width=9, height=5.5)
     report.heading("Saved weights, reloaded")
-    report.text("Each variant's weights were written to `runs/<variant>/model.safetensors` (PyTorch's keys; loadable "
-                "with `safetensors.torch.load_file` into the same `torch.nn.Sequential`), loaded into a freshly built "
+    report.text("Each trial's weights were written to a `model.safetensors` (PyTorch's keys; loadable with "
+                "`safetensors.torch.load_file` into the same `torch.nn.Sequential`), loaded into a freshly built "
                 "model with `handgrad.train.load_run`, and the reloaded model was tested again.")
-    report.table("reload", ["variant", "test acc before saving", "test acc reloaded", "equal", f"≥ {GOAL:.2f}"],
-                 reload_rows, caption="Test accuracy before saving and after reloading the saved weights")
-    best = max(results, key=lambda n: results[n].result.test_accuracy)
-    met = [LABELS[n] for n, v in results.items() if v.result.test_accuracy >= GOAL]
+    report.summary_table("reload", results, LABELS, [("test_acc", "test acc before saving", True),
+                                                     ("reloaded_test_acc", "test acc reloaded", True),
+                                                     ("reload_equal", "equal (share of seeds)", False)],
+                         caption="Test accuracy before saving and after reloading the saved weights")
     report.heading("Discussion")
+    means = {n: results.summary(n, "test_acc") for n in LABELS if n in results}
+    best = max(means, key=lambda n: means[n].mean) if means else None
+    met = [LABELS[n] for n, s in means.items() if s.mean >= GOAL]
     report.bullets([
-        f"Best test accuracy: {LABELS[best]} ({results[best].result.test_accuracy:.4f}); the report's best "
-        f"validation accuracy was batch norm's (0.9024).",
-        f"Variants reaching the goal of {GOAL:.0%} test accuracy: {', '.join(met) if met else 'none'}.",
-        "Train−validation gap (final epoch): " + ", ".join(
-            f"{LABELS[n]} {v.last['train_accuracy'] - v.last['val_accuracy']:+.4f}" for n, v in results.items())
-        + ". Published: baseline +0.040, dropout −0.008, L2 −0.007, tuned L2 +0.020, batch norm +0.042.",
+        *([] if best is None else [f"Highest mean test accuracy: {LABELS[best]} ({cell(means[best], True)}); the "
+                                   f"report's best validation accuracy was batch norm's (0.9024). Whether it beats "
+                                   f"the others measurably is in the table of findings."]),
+        f"Variants whose mean test accuracy reaches the goal of {GOAL:.0%}: {', '.join(met) if met else 'none'}.",
         "Dropout's training accuracy is measured with dropout active, which is why it can sit below its "
         "validation accuracy, in the report as here.",
-        "Divergence guard: " + ("; ".join(f"{LABELS[n]}: {e}" for n, v in results.items()
-                                          for e in v.result.guard_events)
+        "Divergence guard: " + ("; ".join(f"{LABELS[t.variant]} seed {t.seed}: {e}" for t in results.trials
+                                          for e in t.record.get("guard_events", []))
                                 or "it never fired (it acts only on a non-finite loss here)") + ".",
     ])
-    report.record("histories", {n: v.history for n, v in results.items()})
     return report.write()
+
+
+def _curve(history: list[dict], key: str) -> tuple[list, list]:
+    return [row["epoch"] for row in history], [row.get(key) for row in history]

@@ -21,10 +21,13 @@ import io
 import json
 import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 import numpy as np
+
+from handgrad.experiments import stats
 
 REPORT_FILE = "report.md"
 RESULTS_FILE = "results.json"
@@ -95,6 +98,8 @@ def _jsonable(value):
         return value if math.isfinite(value) else None
     if isinstance(value, Path):
         return str(value)
+    if hasattr(value, "to_json"):
+        return _jsonable(value.to_json())
     return value
 
 
@@ -106,6 +111,35 @@ def new_figure(width: float = 8.0, height: float = 4.5, **keywords):
     figure = Figure(figsize=(width, height), layout="constrained", **keywords)
     FigureCanvasAgg(figure)
     return figure
+
+
+@dataclass(frozen=True)
+class Measured:
+    """A table cell holding a Summary: shown as `97.75 ± 0.12 % (n = 5)` (or signed, for a difference),
+    stored in results.json as {"n", "mean", "std", "ci95"}."""
+
+    summary: stats.Summary
+    percent: bool = False
+    signed: bool = False
+
+    def __str__(self) -> str:
+        return (stats.signed_cell if self.signed else stats.cell)(self.summary, self.percent)
+
+    def to_json(self) -> dict:
+        return self.summary.to_json()
+
+
+@dataclass(frozen=True)
+class Percent:
+    """A published rate shown in percent like our cells beside it (`89.21 %`), stored as the plain number."""
+
+    value: float
+
+    def __str__(self) -> str:
+        return f"{100 * self.value:.2f} %"
+
+    def to_json(self) -> float:
+        return self.value
 
 
 class Report:
@@ -122,6 +156,7 @@ class Report:
         self.tables: dict[str, dict] = {}
         self.figures: list[str] = []
         self.values: dict = {}
+        self.results = None  # the study's Results: results.json's "trials" and "summary"
         self.started = time.time()
         self.out.mkdir(parents=True, exist_ok=True)
 
@@ -186,6 +221,33 @@ class Report:
         self.parts.append(f"![{caption}]({filename})\n\n*{caption}*")
         return path
 
+    # -- statistics over seeds ----------------------------------------------------------------
+    def use(self, results) -> None:
+        """The trials this report is written from: results.json lists them and their summary."""
+        self.results = results
+
+    def summary_table(self, name: str, results, variants: dict, metrics: Sequence[tuple[str, str, bool]],
+                      caption: str = "") -> None:
+        """Per variant (key -> label) and metric (name, column title, in percent): mean ± 95 % interval (n)."""
+        rows = [[label] + [Measured(results.summary(key, metric), percent) for metric, _, percent in metrics]
+                for key, label in variants.items() if key in results]
+        self.table(name, ["variant", *(title for _, title, _ in metrics)], rows, caption)
+
+    def published_table(self, name: str, rows: Sequence[tuple], caption: str = "") -> None:
+        """Ours against published: rows of (quantity, our Summary, published number or None, in percent).
+
+        The last column says whether the published number lies inside, above or below our interval."""
+        full = [[q, Measured(ours, percent), Percent(published) if percent and published is not None else published,
+                 "–" if published is None else stats.where(published, ours)] for q, ours, published, percent in rows]
+        self.table(name, ["quantity", "ours (mean ± 95 % CI)", "published", "published vs our interval"], full,
+                   caption)
+
+    def differences_table(self, name: str, rows: Sequence[tuple], caption: str = "") -> None:
+        """Claims as paired differences: rows of (claim, difference Summary, in percent, verdict)."""
+        full = [[claim, Measured(difference, percent, signed=True), verdict]
+                for claim, difference, percent, verdict in rows]
+        self.table(name, ["claim", "difference, paired by seed (95 % CI)", "verdict"], full, caption)
+
     def record(self, key: str, value) -> None:
         """Store a value in results.json under "values" (for numbers not in a table, e.g. curves)."""
         self.values[key] = value
@@ -200,6 +262,8 @@ class Report:
         report_path = self.out / REPORT_FILE
         report_path.write_text(markdown, encoding="utf-8")
         results = {"study": self.name, "title": self.title, **self.meta, "seconds": seconds,
+                   "trials": [t.to_json() for t in self.results.trials] if self.results else [],
+                   "summary": self.results.summary_json() if self.results else {},
                    "tables": {name: {"columns": t["columns"], "rows": t["rows"]} for name, t in self.tables.items()},
                    "figures": self.figures, "values": self.values}
         (self.out / RESULTS_FILE).write_text(json.dumps(_jsonable(results), indent=1) + "\n", encoding="utf-8")
@@ -236,6 +300,22 @@ def plot_series(axes, series: dict, xlabel: str, ylabel: str, title: str = "", s
     axes.grid(alpha=0.3)
     if series:
         axes.legend(fontsize=8)
+
+
+def plot_band(axes, label: str, curves: Sequence[tuple[Sequence, Sequence]], style: str = "-", color=None) -> None:
+    """The mean of several seeds' curves (x, y) as a line, their min–max as a band (x: the shortest run's)."""
+    curves = [(list(x), [np.nan if v is None else v for v in y]) for x, y in curves if len(x)]
+    if not curves:
+        return
+    length = min(len(x) for x, _ in curves)
+    x = curves[0][0][:length]
+    ys = np.array([y[:length] for _, y in curves], dtype=np.float64)
+    mean = np.nanmean(ys, axis=0) if np.isfinite(ys).any() else ys[0]
+    (line,) = axes.plot(x, mean, style, label=f"{label} (n = {len(curves)})" if len(curves) > 1 else label,
+                        markersize=3, color=color)
+    if len(curves) > 1:
+        axes.fill_between(x, np.nanmin(ys, axis=0), np.nanmax(ys, axis=0), alpha=0.2, color=line.get_color(),
+                          linewidth=0)
 
 
 def smooth(values: Sequence[float], window: int) -> np.ndarray:

@@ -1,0 +1,154 @@
+"""A study's trials on Optuna's RDB storage: open it, queue the (variant, seed) trials, read them back.
+
+    storage = open_storage(storage_url(None, out))      # sqlite:///OUT/study.db
+    study = open_study(storage, "regularization", {"study": "regularization", "quick": False})
+    top_up(study, [("baseline", 0), ("baseline", 1)])   # enqueue what no trial covers yet
+    done = completed(study)                             # {(variant, seed): FrozenTrial}
+
+Each trial carries its variant and seed as user attributes (`variant`, `seed`), its
+results as `metrics`, `record` and `seconds`. Coordination is Optuna's own: a worker
+takes a queued trial with `study.ask()` (Optuna moves it from WAITING to RUNNING in one
+guarded update, so two workers never take the same one); a running trial beats its
+heartbeat, and one whose heartbeat goes stale (its worker was killed, its machine lost)
+is failed by `optuna.storages.fail_stale_trials` and queued again by
+`RetryHeartbeatStaleTrialCallback`. What is ours is only which trials should exist: `top_up`
+enqueues every wanted (variant, seed) that has no complete, running or waiting trial,
+which is also how a study stopped by Ctrl-C continues.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import optuna
+from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+from optuna.trial import FrozenTrial, TrialState
+
+STORAGE_FILE = "study.db"
+HEARTBEAT_SECONDS = 10  # a running trial's heartbeat; stale after Optuna's grace period (2 beats)
+RETRIES = 3  # how often a trial whose worker died is queued again
+ACTIVE = (TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING)
+FINGERPRINT = "handgrad"  # the study's user attribute that says what it is
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def storage_url(url: str | None, out: Path) -> str:
+    """The SQLAlchemy URL of `--storage` (None: a SQLite file in the output folder).
+
+    `postgresql://` and `postgres://` as users write them are served by psycopg 3.
+    """
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    if url is None:
+        Path(out).mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{(Path(out) / STORAGE_FILE).resolve()}"
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ValueError(f"--storage {url!r}: not a database URL (e.g. sqlite:///study.db or "
+                         f"postgresql://user:password@host/dbname)") from None
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed.render_as_string(hide_password=False)
+
+
+def shown(url: str) -> str:
+    """A storage URL as it may be printed: its password hidden."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def open_storage(url: str, heartbeat: int = HEARTBEAT_SECONDS) -> RDBStorage:
+    """Optuna's RDB storage at `url`, with heartbeats and retries of trials whose worker died.
+
+    An unreachable or unusable database raises ValueError naming it (password hidden).
+    """
+    from sqlalchemy.exc import SQLAlchemyError
+
+    if url.startswith("sqlite:"):
+        # Several worker processes write one SQLite file: wait for its lock instead of failing.
+        engine_kwargs = {"connect_args": {"timeout": 120}}
+    elif url.startswith("postgresql"):
+        engine_kwargs = {"connect_args": {"connect_timeout": 10}, "pool_pre_ping": True}
+    else:
+        engine_kwargs = {}
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeats are "experimental"
+            return RDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat,
+                              heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=RETRIES))
+    except (SQLAlchemyError, ImportError, ValueError, OSError) as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ValueError(f"--storage {shown(url)}: cannot open the database: {reason}") from None
+
+
+def open_study(storage: RDBStorage, name: str, fingerprint: dict, direction: str = "maximize") -> optuna.Study:
+    """The Optuna study `name` in `storage`, created if new; one made for something else raises ValueError."""
+    study = optuna.create_study(storage=storage, study_name=name, load_if_exists=True, direction=direction)
+    existing = study.user_attrs.get(FINGERPRINT)
+    if existing is None:
+        study.set_user_attr(FINGERPRINT, fingerprint)
+    elif existing != fingerprint:
+        differing = sorted(k for k in set(existing) | set(fingerprint) if existing.get(k) != fingerprint.get(k))
+        raise ValueError(
+            f"the storage holds a different study named {name!r} (it differs in "
+            + ", ".join(f"{k}: {existing.get(k)!r} there, {fingerprint.get(k)!r} here" for k in differing)
+            + "); use another --storage or --study-name")
+    return study
+
+
+def fail_stale(study: optuna.Study) -> None:
+    """Optuna's `fail_stale_trials` (failing trials whose heartbeat is stale, queueing their retries)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+
+
+def key(trial: FrozenTrial) -> tuple[str, int] | None:
+    """(variant, seed) of a trial of ours, None for any other trial."""
+    variant, seed = trial.user_attrs.get("variant"), trial.user_attrs.get("seed")
+    return None if variant is None or seed is None else (variant, int(seed))
+
+
+def top_up(study: optuna.Study, wanted: list[tuple[str, int]]) -> int:
+    """Enqueue each wanted (variant, seed) that no complete, running or waiting trial covers; returns how many."""
+    covered = {key(t) for t in study.get_trials(deepcopy=False, states=ACTIVE)}
+    missing = [k for k in wanted if k not in covered]
+    for variant, seed in missing:
+        study.enqueue_trial({}, user_attrs={"variant": variant, "seed": seed})
+    return len(missing)
+
+
+def completed(study: optuna.Study) -> dict[tuple[str, int], FrozenTrial]:
+    """The complete trials of ours by (variant, seed); of duplicates, the first to be numbered."""
+    done: dict[tuple[str, int], FrozenTrial] = {}
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        k = key(trial)
+        if k is not None and "metrics" in trial.user_attrs and k not in done:
+            done[k] = trial
+    return done
+
+
+def is_duplicate(study: optuna.Study, trial: optuna.Trial) -> bool:
+    """Whether another trial already covers this one's (variant, seed): one complete, or an earlier one
+    running or waiting. (Two machines starting at once may both enqueue a key; the earliest runs.)"""
+    mine = trial.user_attrs.get("variant"), trial.user_attrs.get("seed")
+    for other in study.get_trials(deepcopy=False, states=ACTIVE):
+        if other.number == trial.number or key(other) != mine:
+            continue
+        if other.state == TrialState.COMPLETE or other.number < trial.number:
+            return True
+    return False
+
+
+def counts(study: optuna.Study) -> dict[TrialState, int]:
+    states: dict[TrialState, int] = {}
+    for trial in study.get_trials(deepcopy=False):
+        if key(trial) is not None:
+            states[trial.state] = states.get(trial.state, 0) + 1
+    return states
+
