@@ -25,9 +25,11 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import optuna
@@ -98,6 +100,8 @@ class Study:
         if store.is_duplicate(self.optuna, trial):
             trial.set_user_attr("duplicate", True)
             raise optuna.TrialPruned(f"{variant_name} seed {seed} is covered by another trial")
+        self.storage.record_heartbeat(trial._trial_id)  # at once: a trial with no heartbeat is never stale
+        trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
         variant = self.variants()[variant_name]
         run = getattr(self.module, "trial", train_trial)
         started = time.perf_counter()
@@ -112,7 +116,7 @@ class Study:
         """Take queued trials until none is queued or running (waiting while others run: a later stage, or a
         trial whose worker died, may still need us)."""
         while True:
-            store.fail_stale(self.optuna)
+            store.fail_stale(self.optuna, self.options.heartbeat)
             self.top_up()
             waiting, running = self.pending()
             if waiting:
@@ -206,6 +210,8 @@ def limit_threads(threads: int) -> None:
 
 def run_study(name: str, module, options: StudyOptions) -> Path | None:
     """Run study `name` as `options` say; returns the report's path (None for a worker of a pool)."""
+    if options.pool_member:  # the pool's parent prints a line per trial; a member's epoch lines would interleave
+        options = replace(options, log=lambda message: None)
     study = Study(name, module, options)
     if options.report_only:
         return study.write_report()

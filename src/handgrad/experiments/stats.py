@@ -80,7 +80,9 @@ def wilson(outcomes: Iterable[float]) -> Summary:
     z = float(_scipy.norm.ppf(0.5 + LEVEL / 2))
     centre = (rate + z * z / (2 * n)) / (1 + z * z / n)
     half = z / (1 + z * z / n) * math.sqrt(rate * (1 - rate) / n + z * z / (4 * n * n))
-    return Summary(n, rate, math.sqrt(rate * (1 - rate)), max(0.0, centre - half), min(1.0, centre + half))
+    lo = 0.0 if rate == 0 else max(0.0, centre - half)  # exactly 0 (not a rounding error above it) when none
+    hi = 1.0 if rate == 1 else min(1.0, centre + half)
+    return Summary(n, rate, math.sqrt(rate * (1 - rate)), lo, hi)
 
 
 def paired_difference(a: Mapping[int, float], b: Mapping[int, float]) -> Summary:

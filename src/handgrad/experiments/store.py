@@ -18,6 +18,7 @@ which is also how a study stopped by Ctrl-C continues.
 
 from __future__ import annotations
 
+import datetime
 import warnings
 from pathlib import Path
 
@@ -101,11 +102,40 @@ def open_study(storage: RDBStorage, name: str, fingerprint: dict, direction: str
     return study
 
 
-def fail_stale(study: optuna.Study) -> None:
-    """Optuna's `fail_stale_trials` (failing trials whose heartbeat is stale, queueing their retries)."""
+def fail_stale(study: optuna.Study, heartbeat: int = HEARTBEAT_SECONDS) -> None:
+    """Optuna's `fail_stale_trials` (failing trials whose heartbeat is stale, queueing their retries), and the
+    same for a trial whose worker died between taking it and its first heartbeat: Optuna never calls such a
+    trial stale, so it would block the study forever. It counts as dead `unborn_after(heartbeat)` seconds after
+    it started, by this machine's clock (generous, so that clock skew between machines does no harm)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)
+    storage = study._storage
+    now = datetime.datetime.now()
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if trial.datetime_start is None or now - trial.datetime_start < unborn_after(heartbeat):
+            continue
+        if not _has_heartbeat(storage, trial._trial_id):
+            try:
+                if not storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL):
+                    continue
+            except optuna.exceptions.UpdateFinishedTrialError:
+                continue
+            storage.get_heartbeat_stale_trial_callback()(study, storage.get_trial(trial._trial_id))
+
+
+def _has_heartbeat(storage, trial_id: int) -> bool:
+    # Optuna keeps heartbeats in its own table and has no public reader for them.
+    from optuna.storages._rdb.models import TrialHeartbeatModel
+    from sqlalchemy.orm import Session
+
+    backend = getattr(storage, "_backend", storage)  # a study's RDBStorage sits behind Optuna's cache
+    with Session(backend.engine) as session:
+        return TrialHeartbeatModel.where_trial_id(trial_id, session) is not None
+
+
+def unborn_after(heartbeat: int) -> datetime.timedelta:
+    return datetime.timedelta(seconds=max(60, 6 * heartbeat))
 
 
 def key(trial: FrozenTrial) -> tuple[str, int] | None:
