@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import functools
+import json
 import os
 import sys
 import time
@@ -47,7 +48,14 @@ from handgrad.train import (
     resume,
 )
 from handgrad.train.plots import plot_confusion
-from handgrad.experiments.cli import add_experiment_parser, run_experiment_command
+from handgrad.experiments.cli import (
+    add_experiment_parser,
+    add_sweep_parser,
+    check_storage_arguments,
+    run_experiment_command,
+)
+from handgrad.experiments.engine import WorkerFailed
+from handgrad.experiments.sweep import SweepSpec, parse_search, run_sweep
 
 USER_ERROR, FAILED, INTERRUPTED = 2, 1, 130
 CONFUSION_FILE = "confusion.png"
@@ -111,16 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser("train", help="train a model; writes a run directory",
                                 description="Train a model. Settings: defaults < --config file < flags given.")
-    for flag, (name, keywords) in _TRAIN_FLAGS.items():
-        default = getattr(_DEFAULTS, name)
-        keywords = dict(keywords)
-        help_text = keywords.pop("help", "")
-        if default is not None and "default:" not in help_text:
-            help_text = f"{help_text} (default: {default})".strip()
-        train.add_argument(flag, dest=name, default=argparse.SUPPRESS, help=help_text, **keywords)
-    train.add_argument("--model-option", dest="model_option", action="append", default=argparse.SUPPRESS,
-                       metavar="KEY=VALUE", help="a model option, repeatable (see handgrad summary --help)")
-    train.add_argument("--config", metavar="FILE", help="TOML file of settings (a run's config.toml)")
+    _add_train_flags(train)
     train.add_argument("--out", metavar="RUN_DIR", help="run directory (default: runs/<model>-<dataset>-<time>)")
     train.add_argument("--resume", metavar="RUN_DIR",
                        help="continue this run from its last checkpoint (with --epochs for a longer run)")
@@ -148,7 +147,22 @@ def build_parser() -> argparse.ArgumentParser:
                          help=f"one of {', '.join(models.names())} (default: {_DEFAULTS.model})")
     summary.add_argument("--model-option", dest="model_option", action="append", default=[], metavar="KEY=VALUE")
     add_experiment_parser(commands)
+    _add_train_flags(add_sweep_parser(commands))
     return parser
+
+
+def _add_train_flags(parser: argparse.ArgumentParser) -> None:
+    """`handgrad train`'s settings as flags (shared with `handgrad sweep`)."""
+    for flag, (name, keywords) in _TRAIN_FLAGS.items():
+        default = getattr(_DEFAULTS, name)
+        keywords = dict(keywords)
+        help_text = keywords.pop("help", "")
+        if default is not None and "default:" not in help_text:
+            help_text = f"{help_text} (default: {default})".strip()
+        parser.add_argument(flag, dest=name, default=argparse.SUPPRESS, help=help_text, **keywords)
+    parser.add_argument("--model-option", dest="model_option", action="append", default=argparse.SUPPRESS,
+                        metavar="KEY=VALUE", help="a model option, repeatable (see handgrad summary --help)")
+    parser.add_argument("--config", metavar="FILE", help="TOML file of settings (a run's config.toml)")
 
 
 def _show(value) -> str:
@@ -262,8 +276,35 @@ def cmd_summary(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """Search the `--search` settings of a `handgrad train` run; the others as the train flags say."""
+    if args.spec:  # a worker of a pool: the sweep as its parent wrote it
+        spec = SweepSpec.from_json(json.loads(Path(args.spec).read_text(encoding="utf-8")))
+    else:
+        if not args.search:
+            raise UserError("sweep: give at least one --search NAME=KIND:ARGS (e.g. --search lr=log:1e-4:1e-1)")
+        base = train_config(argparse.Namespace(**{**vars(args), "out": None}))
+        fields = {f.name for f in dataclasses.fields(TrainConfig)}
+        spec = SweepSpec(base.to_dict(), [parse_search(text, fields) for text in args.search], args.trials,
+                         args.metric, args.sampler, args.pruner)
+        spec.config({})  # the base settings are valid before any trial starts
+    check_storage_arguments(args)
+    out = Path(args.out or f"runs/sweep-{spec.base['model']}-{spec.base['dataset']}")
+    try:
+        report = run_sweep(spec, out, args.storage, args.workers, args.heartbeat, args.study_name,
+                           getattr(args, "seed", 0), args.pool_member, args.threads)
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt("interrupted; the finished trials are kept in the storage: run the same command "
+                                "to continue the sweep") from None
+    except WorkerFailed as failed:
+        return failed.code
+    if report is not None:
+        print(f"sweep: wrote {report}")
+    return 0
+
+
 COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "summary": cmd_summary,
-            "experiment": run_experiment_command}
+            "experiment": run_experiment_command, "sweep": cmd_sweep}
 
 
 def main(argv=None) -> int:

@@ -74,6 +74,34 @@ def add_storage_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, help=argparse.SUPPRESS)
 
 
+def add_sweep_parser(subparsers) -> argparse.ArgumentParser:
+    """Add `handgrad sweep` (its own flags; the caller adds `handgrad train`'s); returns its parser."""
+    from handgrad.experiments.sweep import KINDS, METRICS
+
+    parser = subparsers.add_parser(
+        "sweep", help="search hyper-parameters of a handgrad train run with Optuna",
+        description="Search settings of `handgrad train` (TPE by default, pruning trials that lag behind on "
+                    "validation accuracy). Every other setting is taken from the train flags below. Trials live "
+                    "in --storage, so --workers, several machines and resuming with the same command work as for "
+                    "handgrad experiment. Writes report.md (the best trial as a handgrad train command, the top "
+                    "ten), trials.csv and Optuna's plots into --out.")
+    parser.add_argument("--search", action="append", default=[], metavar="NAME=KIND:ARGS",
+                        help=f"a setting to search, repeatable; KIND one of {', '.join(KINDS)}: lr=log:1e-4:1e-1, "
+                             f"momentum=float:0.5:0.99, batch-size=int:16:128, model.dropout=choice:0,0.25,0.5")
+    parser.add_argument("--trials", type=int, default=20, metavar="N", help="trials in all (default 20)")
+    parser.add_argument("--sampler", choices=("tpe", "random", "grid"), default="tpe",
+                        help="how settings are drawn (default tpe; grid needs choice or int searches)")
+    parser.add_argument("--pruner", choices=("median", "none"), default="median",
+                        help="stop a trial whose per-epoch metric is below the median of earlier trials (default)")
+    parser.add_argument("--metric", choices=tuple(METRICS), default="val_acc",
+                        help="what the search optimises, after the last epoch (default val_acc)")
+    parser.add_argument("--out", metavar="DIR", help="output folder (default: runs/sweep-MODEL-DATASET)")
+    parser.add_argument("--study-name", metavar="NAME", help="the sweep's name in the storage (default: sweep)")
+    parser.add_argument("--spec", help=argparse.SUPPRESS)
+    add_storage_arguments(parser)
+    return parser
+
+
 def check_storage_arguments(args: argparse.Namespace) -> None:
     if args.workers < 1:
         raise ValueError(f"--workers must be at least 1, got {args.workers}")

@@ -31,6 +31,7 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Callable
 
 import optuna
 from optuna.trial import TrialState
@@ -223,7 +224,10 @@ def run_study(name: str, module, options: StudyOptions) -> Path | None:
     progress = None if options.pool_member else Progress(study)
     try:
         if options.workers > 1:
-            run_pool(study, progress)
+            threads = max(1, cores() // options.workers)
+            run_pool(worker_command(study) + ["--threads", str(threads)], options.workers, threads,
+                     (lambda: progress.update(study)) if progress else (lambda: None),
+                     lambda: sum(study.pending()) > 0, options.say)
         else:
             limit_threads(options.threads or cores())
             study.work(progress)
@@ -248,37 +252,34 @@ def worker_command(study: Study) -> list[str]:
     return argv + (["--quick"] if o.quick else [])
 
 
-def run_pool(study: Study, progress: Progress | None) -> None:
-    """`--workers N`: N worker processes, cores / N BLAS threads each, until the study is done.
+def run_pool(command: list[str], n: int, threads: int, poll: Callable[[], None], unfinished: Callable[[], bool],
+             say: Callable[[str], None]) -> None:
+    """`--workers N`: N processes running `command` (a worker of this study or sweep), `threads` BLAS threads
+    each, until all have exited; `poll()` is called every POLL_SECONDS (progress lines).
 
-    A worker killed by a signal is replaced while trials remain (its trial is taken again once
-    its heartbeat is stale); one that fails (a bug: exit 1, or a user error: exit 2) stops the pool.
+    A worker killed by a signal is replaced while `unfinished()` (its trial is taken again once its
+    heartbeat is stale); one that fails (a bug: exit 1, or a user error: exit 2) stops the pool.
     """
-    n = study.options.workers
-    threads = max(1, cores() // n)
     env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads),
                MKL_NUM_THREADS=str(threads))
-    command = worker_command(study) + ["--threads", str(threads)]
     workers = [subprocess.Popen(command, env=env) for _ in range(n)]
     try:
         while workers:
             time.sleep(POLL_SECONDS)
-            if progress is not None:
-                progress.update(study)
+            poll()
             for worker in list(workers):
                 code = worker.poll()
                 if code is None:
                     continue
                 workers.remove(worker)
                 if code < 0:
-                    study.options.say(f"{study.name}: a worker was stopped by signal {-code}; its trial will be "
-                                      f"taken again once its heartbeat is stale")
-                    if sum(study.pending()):
+                    say(f"a worker was stopped by signal {-code}; its trial will be taken again once its "
+                        f"heartbeat is stale")
+                    if unfinished():
                         workers.append(subprocess.Popen(command, env=env))
                 elif code != 0:
                     raise WorkerFailed(code)
-        if progress is not None:
-            progress.update(study)
+        poll()
     finally:
         for worker in workers:
             worker.send_signal(signal.SIGINT)
