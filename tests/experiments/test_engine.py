@@ -159,13 +159,18 @@ def test_a_worker_killed_mid_trial_is_replaced_and_its_trial_rerun(tmp_path):
     assert_each_trial_completed_once(url, f"{STUDY}-quick", trials(reference))
 
 
-def test_a_study_killed_outright_continues_with_the_same_command(tmp_path):
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "kill"])
+def test_a_stopped_study_continues_with_the_same_command(stop, tmp_path):
     args = ["--seeds", 1, "--epochs", 3, "--heartbeat", 1, "--out", tmp_path]
     process = subprocess.Popen([sys.executable, "-m", "handgrad", "experiment", STUDY, "--quick", *map(str, args)],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(os.environ, MPLBACKEND="Agg"))
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env=dict(os.environ, MPLBACKEND="Agg"))
     _wait_for_a_running_trial(tmp_path / "study.db", process)
-    process.kill()
-    process.communicate()
+    process.send_signal(stop)
+    _, stderr = process.communicate(timeout=120)
+    if stop == signal.SIGINT:
+        assert process.returncode == 130 and "run the same command to continue regularization" in stderr
+        assert "Traceback" not in stderr
     experiment(*args)
     reference = tmp_path / "reference"
     experiment("--seeds", 1, "--epochs", 3, "--out", reference)

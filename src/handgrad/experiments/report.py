@@ -126,7 +126,7 @@ class Measured:
         return (stats.signed_cell if self.signed else stats.cell)(self.summary, self.percent)
 
     def to_json(self) -> dict:
-        return self.summary.to_json()
+        return {**self.summary.to_json(), **({"percent": True} if self.percent else {})}
 
 
 @dataclass(frozen=True)
@@ -239,8 +239,7 @@ class Report:
         The last column says whether the published number lies inside, above or below our interval."""
         full = [[q, Measured(ours, percent), Percent(published) if percent and published is not None else published,
                  "–" if published is None else stats.where(published, ours)] for q, ours, published, percent in rows]
-        self.table(name, ["quantity", "ours (mean ± 95 % CI)", "published", "published vs our interval"], full,
-                   caption)
+        self.table(name, PUBLISHED_COLUMNS, full, caption)
 
     def differences_table(self, name: str, rows: Sequence[tuple], caption: str = "") -> None:
         """Claims as paired differences: rows of (claim, difference Summary, in percent, verdict)."""
@@ -331,6 +330,22 @@ def smooth(values: Sequence[float], window: int) -> np.ndarray:
     return out
 
 
+PUBLISHED_COLUMNS = ["quantity", "ours (mean ± 95 % CI)", "published", "published vs our interval"]
+
+
+def _stored_cell(summary: dict, published) -> str:
+    """A published table's "ours" cell as results.json stores it (a Measured's JSON)."""
+    s = stats.Summary(summary["n"], *(math.nan if v is None else v for v in
+                                      (summary["mean"], summary["std"], *summary["ci95"])))
+    return stats.cell(s, summary.get("percent", False))
+
+
+def _published(published, summary: dict) -> str:
+    if published is None:
+        return "–"
+    return str(Percent(published)) if summary.get("percent") else fmt(published)
+
+
 def write_index(root: str | Path, studies: dict) -> Path:
     """`README.md` in `root` linking each study's report, with its "ours vs published" rows.
 
@@ -349,10 +364,12 @@ def write_index(root: str | Path, studies: dict) -> Path:
         results = json.loads(results_path.read_text(encoding="utf-8"))
         mode = " (quick mode)" if results.get("quick") else ""
         lines += [f"## [{results.get('title', name)}]({name}/{REPORT_FILE}){mode}", "", summary, ""]
+        if results.get("trials"):
+            lines += [f"{len(results['trials'])} trials, seeds 0–{results.get('seeds', 1) - 1}.", ""]
         for table_name, table in results.get("tables", {}).items():
-            if table["columns"][:4] == ["quantity", "ours", "published", "difference"]:
-                lines.append(markdown_table(table["columns"][:4], [row[:4] for row in table["rows"]],
-                                            {"difference": signed}))
+            if table["columns"] == PUBLISHED_COLUMNS:
+                lines.append(markdown_table(PUBLISHED_COLUMNS, [[q, _stored_cell(ours, published), _published(
+                    published, ours), where] for q, ours, published, where in table["rows"]]))
                 lines.append("")
     path = root / "README.md"
     path.write_text("\n".join(lines), encoding="utf-8")
