@@ -23,6 +23,7 @@ seeded by its seed alone, so a resumed or parallel study's report equals a seria
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -200,13 +201,20 @@ def _duration(seconds: float) -> str:
 
 
 # -- one worker, or a pool of them -------------------------------------------------------------------
-def limit_threads(threads: int) -> None:
-    """Run this process's trials with `threads` BLAS threads and no batch chunks (see the module docstring)."""
+@contextlib.contextmanager
+def trial_threads(threads: int):
+    """Run this process's trials with `threads` BLAS threads and no batch chunks (see the module docstring);
+    the previous settings come back afterwards."""
     import handgrad
     from threadpoolctl import threadpool_limits
 
-    threadpool_limits(threads)
+    before = handgrad.get_num_threads()
     handgrad.set_num_threads(1)
+    try:
+        with threadpool_limits(threads):
+            yield
+    finally:
+        handgrad.set_num_threads(before)
 
 
 def run_study(name: str, module, options: StudyOptions) -> Path | None:
@@ -229,8 +237,8 @@ def run_study(name: str, module, options: StudyOptions) -> Path | None:
                      (lambda: progress.update(study)) if progress else (lambda: None),
                      lambda: sum(study.pending()) > 0, options.say)
         else:
-            limit_threads(options.threads or cores())
-            study.work(progress)
+            with trial_threads(options.threads or cores()):
+                study.work(progress)
     finally:
         if progress is not None:
             progress.close()

@@ -32,7 +32,9 @@ RETRIES = 3  # how often a trial whose worker died is queued again
 ACTIVE = (TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING)
 FINGERPRINT = "handgrad"  # the study's user attribute that says what it is
 
-optuna.logging.set_verbosity(optuna.logging.WARNING)
+# Optuna logs each failed trial with its traceback; ours are reported by our own lines (an interrupted trial
+# is no failure to the user, a diverged sweep trial is one line, and a bug's exception reaches the CLI).
+optuna.logging.set_verbosity(optuna.logging.ERROR)
 
 
 def storage_url(url: str | None, out: Path) -> str:
@@ -71,8 +73,9 @@ def open_storage(url: str, heartbeat: int = HEARTBEAT_SECONDS) -> RDBStorage:
     from sqlalchemy.exc import SQLAlchemyError
 
     if url.startswith("sqlite:"):
-        # Several worker processes write one SQLite file: wait for its lock instead of failing.
-        engine_kwargs = {"connect_args": {"timeout": 120}}
+        # Several worker processes write one SQLite file: wait for its lock instead of failing, and take the
+        # lock when a transaction begins (see `_begin_immediately`); isolation_level None lets us say BEGIN.
+        engine_kwargs = {"connect_args": {"timeout": 120, "isolation_level": None}}
     elif url.startswith("postgresql"):
         engine_kwargs = {"connect_args": {"connect_timeout": 10}, "pool_pre_ping": True}
     else:
@@ -80,11 +83,28 @@ def open_storage(url: str, heartbeat: int = HEARTBEAT_SECONDS) -> RDBStorage:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeats are "experimental"
-            return RDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat,
-                              heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=RETRIES))
+            storage = RDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat,
+                                 heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=RETRIES))
     except (SQLAlchemyError, ImportError, ValueError, OSError) as error:
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise ValueError(f"--storage {shown(url)}: cannot open the database: {reason}") from None
+    if url.startswith("sqlite:"):
+        _begin_immediately(storage.engine)
+    return storage
+
+
+def _begin_immediately(engine) -> None:
+    """Every transaction on this SQLite engine starts with BEGIN IMMEDIATE, taking the write lock at once.
+
+    SQLite's default (deferred) transaction reads first and asks for the write lock later; when two
+    processes do that at the same time, one gets "database is locked" at once, without waiting for the
+    timeout (waiting could deadlock). Taking the lock first makes the other process wait its turn.
+    """
+    from sqlalchemy import event
+
+    @event.listens_for(engine, "begin")
+    def begin(connection):
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def open_study(storage: RDBStorage, name: str, fingerprint: dict, direction: str = "maximize") -> optuna.Study:

@@ -35,7 +35,7 @@ import optuna
 from optuna.trial import TrialState
 
 from handgrad.experiments import store
-from handgrad.experiments.engine import POLL_SECONDS, cores, limit_threads, run_pool
+from handgrad.experiments.engine import POLL_SECONDS, cores, run_pool, trial_threads
 from handgrad.experiments.report import fmt, markdown_table
 from handgrad.train import TrainConfig, TrainingDiverged, Trainer
 
@@ -408,6 +408,6 @@ def run_sweep(spec: SweepSpec, out: Path, storage: str | None = None, workers: i
 
         run_pool(command, workers, threads, poll, sweep.unfinished, sweep.log)
     else:
-        limit_threads(threads or cores())
-        sweep.work(say=not pool_member)
+        with trial_threads(threads or cores()):
+            sweep.work(say=not pool_member)
     return None if pool_member else sweep.write()
