@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import shlex
 import shutil
+import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -68,6 +71,7 @@ class StudyOptions:
     report_only: bool = False
     pool_member: bool = False
     threads: int | None = None
+    started: float = field(default_factory=time.time)  # when this command began (the report's wall time)
 
     def output(self, name: str) -> Path:
         if self.out is not None:
@@ -92,12 +96,52 @@ class StudyOptions:
         return self.dataset or default
 
     def meta(self) -> dict:
+        """What results.json records about the run; "provenance" becomes the report's footer."""
         return {"quick": self.quick, "seeds": self.seed_count(), "dataset_override": self.dataset,
-                "epochs_override": self.epochs}
+                "epochs_override": self.epochs, "provenance": provenance(self)}
+
+    def command(self, name: str) -> str:
+        """The `handgrad experiment` command line that runs study `name` with these options."""
+        return shlex.join(["handgrad", "experiment", name, *self.arguments()])
+
+    def arguments(self) -> list[str]:
+        """These options as `handgrad experiment NAME`'s flags (those left at their defaults left out)."""
+        argv = ["--quick"] if self.quick else []
+        for flag, value in (("--seeds", self.seeds), ("--workers", self.workers if self.workers != 1 else None),
+                            ("--storage", self.storage), ("--study-name", self.study_name), ("--out", self.out),
+                            ("--dataset", self.dataset), ("--epochs", self.epochs), ("--data-dir", self.data_dir)):
+            if value is not None:
+                argv += [flag, str(value)]
+        return argv + (["--report-only"] if self.report_only else [])
 
 
 def _stderr(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
+
+
+def provenance(options: StudyOptions) -> dict:
+    """What a reader needs to rerun a report: handgrad's version and commit, the command, the cores."""
+    import handgrad
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return {"handgrad_version": handgrad.__version__, "git_commit": git_commit(), "arguments": options.arguments(),
+            "cores": cores, "workers": options.workers, "started": options.started}
+
+
+def git_commit() -> str:
+    """The commit of the checkout handgrad runs from, "+ changes" when its tracked files differ from it."""
+    source = Path(__file__).resolve().parent
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(source), *args], capture_output=True, text=True, timeout=10,
+                              check=True).stdout.strip()
+
+    try:
+        commit = git("rev-parse", "HEAD")
+        dirty = git("status", "--porcelain", "--untracked-files=no")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown (not run from a git checkout)"
+    return commit + (" + uncommitted changes" if dirty else "")
 
 
 # -- data ------------------------------------------------------------------------------------
@@ -140,13 +184,13 @@ def clear_data_cache() -> None:
 class _RecordingLoss(nn.CrossEntropyLoss):
     """Cross-entropy that records the loss of every training step (for per-iteration curves)."""
 
-    def __init__(self):
-        super().__init__()
+    def __init__(self, reduction: str = "mean"):
+        super().__init__(reduction)
         self.losses: list[float] = []
 
     def forward(self, logits, targets):
         loss = super().forward(logits, targets)
-        self.losses.append(float(loss))
+        self.losses.append(float(loss) / (len(targets) if self.reduction == "sum" else 1))
         return loss
 
 
@@ -164,7 +208,7 @@ class StudyTrainer(Trainer):
             self.guard = DivergenceGuard(self.model, self.optimizer, self.config.guard_patience,
                                          self.config.guard_factor, self.config.guard_retries, log=self.log)
         if record_steps:
-            self.loss_fn = _RecordingLoss()
+            self.loss_fn = _RecordingLoss(self.config.loss_reduction)
         self.test_each_epoch = test_each_epoch
 
     @property
