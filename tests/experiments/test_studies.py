@@ -1,8 +1,10 @@
 """Every study runs end to end in --quick mode and writes report.md, results.json and its PNG plots."""
 
+import dataclasses
 import json
 import re
 
+import numpy as np
 import pytest
 
 import handgrad
@@ -114,6 +116,29 @@ def test_mlp_vs_cnn_compares_the_literal_setting_with_the_published_numbers(repo
     assert "CNN, as published, summed loss: test accuracy" in rows
     trials = {t["variant"]: t for t in results["trials"]}
     assert trials["as-published-summed-cnn"]["metrics"]["converged"] in (0.0, 1.0)
+
+
+def test_optimizers_study_records_figure_3_and_the_l2_term(reports):
+    results = json.loads((reports["optimizers-and-augmentation"] / RESULTS_FILE).read_text())
+    assert "figure3.png" in results["figures"]
+    rows = {r[0]: r for r in results["tables"]["published"]["rows"]}
+    assert rows["as published: validation accuracy"][2] == 0.834
+    trials = {t["variant"]: t["metrics"] for t in results["trials"]}
+    assert trials["as-published"]["l2_term"] > 0 and trials["no-l2"]["l2_term"] == 0
+    assert 0.1 <= trials["lr-0.1"]["top_class_share"] <= 1
+
+
+def test_augmenting_before_the_split_puts_augmented_images_in_validation(tmp_path):
+    from handgrad.experiments import optimizers_and_augmentation as study
+
+    config = study.variants(StudyOptions(quick=True))["as-published"].config
+    prepared = study.augmented_before_split(config)
+    originals = len(prepared.y_train) + len(prepared.y_val)
+    assert originals == study.COPIES * 400 and len(prepared.y_val) == originals // 10
+    # Validation images that are no original: the originals come first, the split is random.
+    plain = study.augmented_before_split(dataclasses.replace(config, augment_copies=1, augment="none"))
+    known = {image.tobytes() for image in np.concatenate([plain.x_train, plain.x_val])}
+    assert sum(image.tobytes() not in known for image in prepared.x_val) > len(prepared.y_val) // 3
 
 
 def test_parameter_counts_reproduce_the_report(reports):
