@@ -278,7 +278,8 @@ def _dropout_section(report: Report, results: Results, options: StudyOptions, qu
     report.text(f"The report's section 3 describes, in words only, dropout at several places and rates. Here the "
                 f"dropout network of the *{SETUPS[DROPOUT_SETUP]}* setup (no weight decay) gets one dropout layer "
                 f"after each conv block's pooling (`conv`: the report's \"after Conv → ReLU\"; pooling a ReLU's "
-                f"output comes between) or after the hidden FC → ReLU (`fc`), at rates {', '.join(map(str, DROPOUT_RATES))} "
+                f"output comes between) or after the hidden FC → ReLU (`fc`), at rates "
+                f"{', '.join(map(str, DROPOUT_RATES))} "
                 f"(below 0.1, the report's 0.2, above 0.3), against no dropout. The report names no rates it tried; "
                 f"these three test its three statements. `fc {DROPOUT}` is the main study's dropout network.")
     names = {"dropout-none": "no dropout", **{dropout_variant(p, r): f"{p} {r}" for p in PLACES
@@ -300,7 +301,8 @@ def _dropout_section(report: Report, results: Results, options: StudyOptions, qu
                  judgement(d, 0, quick)))
     for rate in DROPOUT_RATES:
         d = diff(dropout_variant("fc", rate), dropout_variant("conv", rate))
-        rows.append((f"after the FC beats after the convs: fc {rate} − conv {rate}", d, True, judgement(d, +1, quick)))
+        rows.append((f"after the FC beats after the convs: fc {rate} − conv {rate}", d, True,
+                     judgement(d, +1, quick)))
         d = diff(dropout_variant("fc", rate), "dropout-none")
         rows.append((f"after the FC regularises (beats none): fc {rate} − none", d, True, judgement(d, +1, quick)))
     for place in PLACES:
