@@ -50,7 +50,8 @@ def reports(tmp_path_factory):
 def test_registry_lists_every_study():
     assert experiments.names() == list(EXPECTED_TABLES)
     for name in experiments.names():
-        assert callable(experiments.get(name))
+        module = experiments.get(name)
+        assert callable(module.variants) and callable(module.write_report), f"{name} is not on the trial engine"
     with pytest.raises(ValueError, match="unknown experiment 'nope'.*mlp-vs-cnn"):
         experiments.get("nope")
 
