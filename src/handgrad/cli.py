@@ -32,6 +32,7 @@ import numpy as np
 
 from handgrad import data, models
 from handgrad.train import (
+    LOSS_REDUCTIONS,
     OPTIMIZERS,
     SCHEDULERS,
     TrainConfig,
@@ -84,6 +85,8 @@ _TRAIN_FLAGS = {
     "--weight-decay": ("weight_decay", dict(type=float, metavar="W",
                                             help="the optimizer's weight decay (default: 0.01 adamw, else 0)")),
     "--l2": ("l2", dict(type=float, metavar="L", help="explicit loss term 0.5*L*sum(W^2) over conv/linear weights")),
+    "--loss-reduction": ("loss_reduction", dict(choices=LOSS_REDUCTIONS,
+                                                help="the gradient of the batch's mean or summed cross-entropy")),
     "--scheduler": ("scheduler", dict(choices=SCHEDULERS, help="learning-rate schedule, stepped each epoch")),
     "--lr-step-size": ("lr_step_size", dict(type=int, metavar="N", help="epochs between steps of --scheduler step")),
     "--lr-gamma": ("lr_gamma", dict(type=float, metavar="G", help="factor of --scheduler step and plateau")),

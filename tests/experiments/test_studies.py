@@ -1,9 +1,13 @@
 """Every study runs end to end in --quick mode and writes report.md, results.json and its PNG plots."""
 
+import dataclasses
 import json
 import re
 
+import numpy as np
 import pytest
+
+import handgrad
 
 from handgrad import experiments
 from handgrad.experiments import StudyOptions
@@ -12,8 +16,10 @@ from handgrad.experiments.report import REPORT_FILE, RESULTS_FILE
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 # Tables each study must hold in results.json (name -> a column it must have).
 EXPECTED_TABLES = {
-    "mlp-vs-cnn": {"results": "test acc", "published": "published", "dropout": "test acc", "settings": "value"},
-    "optimizers-and-augmentation": {"results": "test acc", "published": "published", "optimizers": "test acc"},
+    "mlp-vs-cnn": {"results": "test accuracy", "published": "published", "convergence": "converged (rate)",
+                   "findings": "verdict", "dropout": "test acc", "dropout_findings": "verdict", "settings": "value"},
+    "optimizers-and-augmentation": {"results": "test acc", "published": "published", "optimizers": "test acc",
+                                    "findings": "verdict", "settings": "value"},
     "sanity-and-sweeps": {"initial_loss": "published", "overfit": "train acc", "sweeps": "val acc",
                           "best": "published"},
     "regularization": {"results": "val acc", "published": "published", "reload": "test acc reloaded"},
@@ -22,22 +28,30 @@ EXPECTED_TABLES = {
 }
 
 
+class QuickReports(dict):
+    """name -> output folder of the study, run once in quick mode when first asked for."""
+
+    def __init__(self, root):
+        super().__init__()
+        self.root = root
+
+    def __missing__(self, name):
+        path = experiments.run(name, StudyOptions(quick=True, out=self.root / name, log=lambda message: None))
+        assert path == self.root / name / REPORT_FILE
+        self[name] = self.root / name
+        return self[name]
+
+
 @pytest.fixture(scope="module")
 def reports(tmp_path_factory):
-    """Run every study once in quick mode; name -> output folder."""
-    root = tmp_path_factory.mktemp("experiments")
-    outputs = {}
-    for name in experiments.names():
-        outputs[name] = root / name
-        path = experiments.run(name, StudyOptions(quick=True, out=root / name, log=lambda message: None))
-        assert path == root / name / REPORT_FILE
-    return outputs
+    return QuickReports(tmp_path_factory.mktemp("experiments"))
 
 
 def test_registry_lists_every_study():
     assert experiments.names() == list(EXPECTED_TABLES)
     for name in experiments.names():
-        assert callable(experiments.get(name))
+        module = experiments.get(name)
+        assert callable(module.variants) and callable(module.write_report), f"{name} is not on the trial engine"
     with pytest.raises(ValueError, match="unknown experiment 'nope'.*mlp-vs-cnn"):
         experiments.get("nope")
 
@@ -64,12 +78,68 @@ def test_quick_study_writes_report_results_and_plots(reports, name):
         assert "Quick mode" in markdown
 
 
-def test_published_comparison_has_differences(reports):
-    table = json.loads((reports["mlp-vs-cnn"] / RESULTS_FILE).read_text())["tables"]["published"]
-    assert table["columns"] == ["quantity", "ours", "published", "difference", "note"]
-    row = next(r for r in table["rows"] if r[0] == "CNN: test accuracy")
-    assert row[2] == 0.9197
-    assert row[3] == pytest.approx(row[1] - row[2])
+# Studies on the trial engine, whose reports end with their provenance.
+CONVERTED = ["mlp-vs-cnn", "optimizers-and-augmentation"]
+
+
+@pytest.mark.parametrize("name", CONVERTED)
+def test_results_hold_the_trials_and_their_summary_and_the_report_its_provenance(reports, name):
+    results = json.loads((reports[name] / RESULTS_FILE).read_text())
+    module = experiments.get(name)
+    wanted = set(module.variants(StudyOptions(quick=True)))
+    assert {t["variant"] for t in results["trials"]} == wanted
+    for t in results["trials"]:
+        assert set(t) == {"variant", "seed", "metrics", "seconds"} and t["seed"] == 0
+        assert {"train_acc", "val_acc", "test_acc", "train_loss", "val_loss", "test_loss"} <= set(t["metrics"])
+        summary = results["summary"][t["variant"]]["test_acc"]
+        assert summary["n"] == 1 and summary["mean"] == t["metrics"]["test_acc"] and summary["ci95"] == [None, None]
+    assert next(iter(module.variants(StudyOptions(quick=True)))).startswith("as-published"), \
+        "the literal setting comes first"
+    markdown = (reports[name] / REPORT_FILE).read_text()
+    provenance = results["provenance"]
+    assert provenance["command"] == f"handgrad experiment {name} --quick --out {reports[name]}"
+    assert provenance["handgrad_version"] == handgrad.__version__ and provenance["cores"] >= 1
+    assert re.fullmatch(r"[0-9a-f]{40}( \+ uncommitted changes)?|unknown.*", provenance["git_commit"])
+    for line in (f"- command: `{provenance['command']}`", "- seeds: 0 for every variant", "- wall time: ",
+                 f"git commit `{provenance['git_commit']}`", f"- cores: {provenance['cores']}"):
+        assert line in markdown
+    # a quick report draws no conclusions
+    assert "Quick mode: no conclusions" in markdown
+    for row in results["tables"]["findings"]["rows"]:
+        assert row[2].startswith("not measurable")
+
+
+def test_mlp_vs_cnn_compares_the_literal_setting_with_the_published_numbers(reports):
+    results = json.loads((reports["mlp-vs-cnn"] / RESULTS_FILE).read_text())
+    rows = {r[0]: r for r in results["tables"]["published"]["rows"]}
+    row = rows["CNN, as published (mean loss): test accuracy"]
+    assert row[2] == 0.9197 and row[1]["mean"] == results["summary"]["as-published-cnn"]["test_acc"]["mean"]
+    assert "CNN, as published, summed loss: test accuracy" in rows
+    trials = {t["variant"]: t for t in results["trials"]}
+    assert trials["as-published-summed-cnn"]["metrics"]["converged"] in (0.0, 1.0)
+
+
+def test_optimizers_study_records_figure_3_and_the_l2_term(reports):
+    results = json.loads((reports["optimizers-and-augmentation"] / RESULTS_FILE).read_text())
+    assert "figure3.png" in results["figures"]
+    rows = {r[0]: r for r in results["tables"]["published"]["rows"]}
+    assert rows["as published: validation accuracy"][2] == 0.834
+    trials = {t["variant"]: t["metrics"] for t in results["trials"]}
+    assert trials["as-published"]["l2_term"] > 0 and trials["no-l2"]["l2_term"] == 0
+    assert 0.1 <= trials["lr-0.1"]["top_class_share"] <= 1
+
+
+def test_augmenting_before_the_split_puts_augmented_images_in_validation(tmp_path):
+    from handgrad.experiments import optimizers_and_augmentation as study
+
+    config = study.variants(StudyOptions(quick=True))["as-published"].config
+    prepared = study.augmented_before_split(config)
+    originals = len(prepared.y_train) + len(prepared.y_val)
+    assert originals == study.COPIES * 400 and len(prepared.y_val) == originals // 10
+    # Validation images that are no original: the originals come first, the split is random.
+    plain = study.augmented_before_split(dataclasses.replace(config, augment_copies=1, augment="none"))
+    known = {image.tobytes() for image in np.concatenate([plain.x_train, plain.x_val])}
+    assert sum(image.tobytes() not in known for image in prepared.x_val) > len(prepared.y_val) // 3
 
 
 def test_parameter_counts_reproduce_the_report(reports):

@@ -81,6 +81,30 @@ def test_explicit_l2_adds_its_term_to_the_loss_and_its_gradient_to_the_weights_o
         np.testing.assert_allclose(trained[name], value, rtol=1e-5, atol=1e-6, err_msg=name)
 
 
+def test_a_summed_loss_steps_with_torchs_summed_cross_entropy_gradient_and_records_the_mean(small_data):
+    import torch
+    from torch_helpers import torch_copy
+
+    lr, wd, n = 1e-3, 5e-3, 32
+    subset = data_subset(small_data, n)
+    result = fit(quiet(epochs=1, batch_size=n, optimizer="sgd", lr=lr, weight_decay=wd, val_fraction=0.0,
+                       loss_reduction="sum"), data=subset)
+
+    handgrad.manual_seed(0)  # the same start as the trainer's
+    twin = torch_copy(models.build("lenet5"), np.float32)
+    (x, y), = list(data.Batches(subset.x_train, subset.y_train, n, seed=0, epoch=0))
+    loss = torch.nn.CrossEntropyLoss(reduction="sum")(twin(torch.from_numpy(x)), torch.from_numpy(y))
+    loss.backward()
+    with torch.no_grad():
+        torch.optim.SGD(twin.parameters(), lr=lr, weight_decay=wd).step()
+    assert result.history[0]["train_loss"] == pytest.approx(loss.item() / n, rel=1e-5)  # shown as the mean
+    trained = weights(result.model)
+    for name, value in twin.state_dict().items():
+        np.testing.assert_allclose(trained[name], value.numpy(), rtol=1e-5, atol=1e-6, err_msg=name)
+    with pytest.raises(ValueError, match="loss_reduction.*'none' is not valid"):
+        quiet(loss_reduction="none").validated()
+
+
 def data_subset(prepared, n):
     """The first n training images of `prepared`, with its test set."""
     return trainer_module.PreparedData(prepared.x_train[:n], prepared.y_train[:n], prepared.x_val[:0],

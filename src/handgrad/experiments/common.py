@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import shlex
 import shutil
+import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -68,6 +71,7 @@ class StudyOptions:
     report_only: bool = False
     pool_member: bool = False
     threads: int | None = None
+    started: float = field(default_factory=time.time)  # when this command began (the report's wall time)
 
     def output(self, name: str) -> Path:
         if self.out is not None:
@@ -92,12 +96,52 @@ class StudyOptions:
         return self.dataset or default
 
     def meta(self) -> dict:
+        """What results.json records about the run; "provenance" becomes the report's footer."""
         return {"quick": self.quick, "seeds": self.seed_count(), "dataset_override": self.dataset,
-                "epochs_override": self.epochs}
+                "epochs_override": self.epochs, "provenance": provenance(self)}
+
+    def command(self, name: str) -> str:
+        """The `handgrad experiment` command line that runs study `name` with these options."""
+        return shlex.join(["handgrad", "experiment", name, *self.arguments()])
+
+    def arguments(self) -> list[str]:
+        """These options as `handgrad experiment NAME`'s flags (those left at their defaults left out)."""
+        argv = ["--quick"] if self.quick else []
+        for flag, value in (("--seeds", self.seeds), ("--workers", self.workers if self.workers != 1 else None),
+                            ("--storage", self.storage), ("--study-name", self.study_name), ("--out", self.out),
+                            ("--dataset", self.dataset), ("--epochs", self.epochs), ("--data-dir", self.data_dir)):
+            if value is not None:
+                argv += [flag, str(value)]
+        return argv + (["--report-only"] if self.report_only else [])
 
 
 def _stderr(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
+
+
+def provenance(options: StudyOptions) -> dict:
+    """What a reader needs to rerun a report: handgrad's version and commit, the command, the cores."""
+    import handgrad
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return {"handgrad_version": handgrad.__version__, "git_commit": git_commit(), "arguments": options.arguments(),
+            "cores": cores, "workers": options.workers, "started": options.started}
+
+
+def git_commit() -> str:
+    """The commit of the checkout handgrad runs from, "+ changes" when its tracked files differ from it."""
+    source = Path(__file__).resolve().parent
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(source), *args], capture_output=True, text=True, timeout=10,
+                              check=True).stdout.strip()
+
+    try:
+        commit = git("rev-parse", "HEAD")
+        dirty = git("status", "--porcelain", "--untracked-files=no")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown (not run from a git checkout)"
+    return commit + (" + uncommitted changes" if dirty else "")
 
 
 # -- data ------------------------------------------------------------------------------------
@@ -138,34 +182,63 @@ def clear_data_cache() -> None:
 
 # -- training ----------------------------------------------------------------------------------
 class _RecordingLoss(nn.CrossEntropyLoss):
-    """Cross-entropy that records the loss of every training step (for per-iteration curves)."""
+    """Cross-entropy that records the loss and accuracy of every training step (for per-iteration curves)."""
 
-    def __init__(self):
-        super().__init__()
+    def __init__(self, reduction: str = "mean"):
+        super().__init__(reduction)
         self.losses: list[float] = []
+        self.accuracies: list[float] = []
 
     def forward(self, logits, targets):
         loss = super().forward(logits, targets)
-        self.losses.append(float(loss))
+        self.losses.append(float(loss) / (len(targets) if self.reduction == "sum" else 1))
+        self.accuracies.append(float(np.mean(np.asarray(logits).argmax(axis=1) == targets)))
         return loss
 
 
 class StudyTrainer(Trainer):
     """`Trainer` plus, by composition: a weight initialisation the model builder lacks
-    (`init`, `init_std`), the loss of every step (`record_steps`), and the test loss and
-    accuracy after every epoch (`test_each_epoch`, added to each history row)."""
+    (`init`, `init_std`), the loss of every step (`record_steps`), the test loss and
+    accuracy after every epoch (`test_each_epoch`, added to each history row), and
+    training, validation and test loss and accuracy at `eval_points` evenly spaced
+    iterations (`iterations`: training ones averaged over the steps since the last point)."""
 
     def __init__(self, config: TrainConfig, data: PreparedData | None = None, log=None, init: str | None = None,
-                 init_std: float = 0.01, record_steps: bool = False, test_each_epoch: bool = False):
+                 init_std: float = 0.01, record_steps: bool = False, test_each_epoch: bool = False,
+                 eval_points: int = 0):
         super().__init__(config, data=data, log=log)
         if init is not None:
             zoo.initialise(self.model, init, init_std)  # from handgrad's generator, seeded by the Trainer
             # A fresh guard, so its first snapshot holds the new weights.
             self.guard = DivergenceGuard(self.model, self.optimizer, self.config.guard_patience,
                                          self.config.guard_factor, self.config.guard_retries, log=self.log)
-        if record_steps:
-            self.loss_fn = _RecordingLoss()
+        if record_steps or eval_points:
+            self.loss_fn = _RecordingLoss(self.config.loss_reduction)
         self.test_each_epoch = test_each_epoch
+        self.iterations: list[dict] = []
+        if eval_points:
+            steps = self.config.epochs * -(-len(self.data.y_train) // self.config.batch_size)
+            self._evaluate_every(max(1, steps // eval_points))
+
+    def _evaluate_every(self, every: int) -> None:
+        """Evaluate after every `every`-th optimizer step: the step is wrapped, since the Trainer's loop has no
+        hook, and after it the backward pass is done, so evaluating cannot disturb the layers' saved inputs."""
+        step, done = self.optimizer.step, [0]
+
+        def step_and_evaluate():
+            step()
+            done[0] += 1
+            if done[0] % every == 0:
+                self.iterations.append(self._iteration_row(done[0], every))
+
+        self.optimizer.step = step_and_evaluate
+
+    def _iteration_row(self, iteration: int, window: int) -> dict:
+        val = evaluate(self.model, self.data.x_val, self.data.y_val)
+        test = evaluate(self.model, self.data.x_test, self.data.y_test)
+        return {"iteration": iteration, "train_loss": float(np.mean(self.loss_fn.losses[-window:])),
+                "train_accuracy": float(np.mean(self.loss_fn.accuracies[-window:])), "val_loss": val.loss,
+                "val_accuracy": val.accuracy, "test_loss": test.loss, "test_accuracy": test.accuracy}
 
     @property
     def step_losses(self) -> list[float]:
@@ -188,6 +261,7 @@ class VariantResult:
     result: RunResult
     step_losses: list[float] = field(default_factory=list)
     initial_loss: float | None = None
+    iterations: list[dict] = field(default_factory=list)
 
     @property
     def history(self) -> list[dict]:
@@ -203,7 +277,7 @@ class VariantResult:
 
 def train_variant(name: str, config: TrainConfig, options: StudyOptions, *, train_images: int = 0,
                   data: PreparedData | None = None, init: str | None = None, init_std: float = 0.01,
-                  record_steps: bool = False, test_each_epoch: bool = False,
+                  record_steps: bool = False, test_each_epoch: bool = False, eval_points: int = 0,
                   run_dir: Path | None = None) -> VariantResult:
     """Train one variant of a study (quietly, one log line per epoch) and test it.
 
@@ -223,14 +297,15 @@ def train_variant(name: str, config: TrainConfig, options: StudyOptions, *, trai
     options.say(f"[{name}] {config.model} {_options_text(config.model_options)} on {config.dataset}: "
                 f"{len(prepared.y_train):,} training images, {config.epochs} epochs, {config.optimizer} lr {config.lr:g}")
     trainer = StudyTrainer(config, data=prepared, log=lambda line: options.say(f"[{name}] {line}"), init=init,
-                           init_std=init_std, record_steps=record_steps, test_each_epoch=test_each_epoch)
+                           init_std=init_std, record_steps=record_steps, test_each_epoch=test_each_epoch,
+                           eval_points=eval_points)
     initial = evaluate(trainer.model, prepared.x_val[:1000], prepared.y_val[:1000]).loss \
         if len(prepared.y_val) else None
     result = trainer.start().run()
     options.say(f"[{name}] test accuracy {result.test_accuracy:.4f} after {result.seconds:.1f}s of training")
     if run_dir is not None:
         (run_dir / "resume.safetensors").unlink(missing_ok=True)  # only the model's weights are kept
-    return VariantResult(name, config, result, trainer.step_losses, initial)
+    return VariantResult(name, config, result, trainer.step_losses, initial, trainer.iterations)
 
 
 # -- trials ------------------------------------------------------------------------------------
@@ -239,7 +314,7 @@ class Variant:
     """A variant of a study: its TrainConfig (the seed is the trial's), and how to train it.
 
     label: how tables name it (default: its key). train_images: the first N training images
-    only (0: all). init, init_std, record_steps, test_each_epoch: as `train_variant`. seeds:
+    only (0: all). init, init_std, record_steps, test_each_epoch, eval_points: as `train_variant`. seeds:
     at least this many seeds (a study measuring a rate needs more than the default).
     extra: anything else the study's own `trial` function reads.
     """
@@ -251,6 +326,7 @@ class Variant:
     init_std: float = 0.01
     record_steps: bool = False
     test_each_epoch: bool = False
+    eval_points: int = 0
     seeds: int | None = None
     extra: dict = field(default_factory=dict)
 
@@ -278,17 +354,24 @@ def metrics_of(variant: VariantResult) -> dict:
             "guard_firings": float(r.guard_firings)}
 
 
-def train_trial(name: str, variant: Variant, seed: int, options: StudyOptions) -> Trial:
-    """The usual trial: train `variant` with `seed` and keep its metrics, history and guard events."""
+def train_trial(name: str, variant: Variant, seed: int, options: StudyOptions, data: PreparedData | None = None,
+                extra_metrics: Callable[[VariantResult], dict] | None = None) -> Trial:
+    """The usual trial: train `variant` with `seed` and keep its metrics, history and guard events.
+
+    data: the prepared arrays, for a study that prepares them itself (default: as the config says).
+    extra_metrics: more metrics of the trained variant (its model is in `.result.model`)."""
     config = dataclasses.replace(variant.config, seed=seed)
-    trained = train_variant(f"{name} seed {seed}", config, options, train_images=variant.train_images,
+    trained = train_variant(f"{name} seed {seed}", config, options, train_images=variant.train_images, data=data,
                             init=variant.init, init_std=variant.init_std, record_steps=variant.record_steps,
-                            test_each_epoch=variant.test_each_epoch)
+                            test_each_epoch=variant.test_each_epoch, eval_points=variant.eval_points)
     record = {"history": trained.history, "guard_events": trained.result.guard_events,
               "parameters": sum(p.data.size for p in trained.result.model.parameters())}
     if variant.record_steps:
         record["step_losses"] = trained.step_losses
-    return Trial(name, seed, _finite(metrics_of(trained)), trained.result.seconds, record)
+    if variant.eval_points:
+        record["iterations"] = trained.iterations
+    metrics = {**metrics_of(trained), **(extra_metrics(trained) if extra_metrics else {})}
+    return Trial(name, seed, _finite(metrics), trained.result.seconds, record)
 
 
 def _finite(metrics: dict) -> dict:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import shlex
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -142,6 +143,23 @@ class Percent:
         return self.value
 
 
+def judgement(difference: stats.Summary, claimed: int, quick: bool = False) -> str:
+    """A claim's verdict: the paired difference against the sign the claim gives it.
+
+    claimed: +1 (the claim says the difference is positive), -1 (negative) or 0 (no
+    difference: "comparable", "not significant"). quick: a --quick or one-seed run, which
+    supports no conclusion.
+    """
+    if quick or not difference.measured:
+        return "not measurable (quick mode or one seed: no conclusions)"
+    if difference.lo > 0 or difference.hi < 0:
+        sign = 1 if difference.lo > 0 else -1
+        found = "positive" if sign > 0 else "negative"
+        return f"{'agree' if sign == claimed else 'disagree'}: measurably {found}"
+    return "agree: no measurable difference" if claimed == 0 else \
+        "not confirmed: no measurable difference (the interval contains 0)"
+
+
 class Report:
     """A study's report, built up section by section and written with `write()`.
 
@@ -253,20 +271,75 @@ class Report:
 
     # -- output --------------------------------------------------------------------------
     def write(self) -> Path:
-        """Write report.md and results.json; returns the report's path."""
+        """Write report.md (ending with its provenance) and results.json; returns the report's path."""
         seconds = time.time() - self.started
-        footer = (f"*Written by `handgrad experiment {self.name}` on {time.strftime('%Y-%m-%d %H:%M:%S %Z')}, "
-                  f"in {seconds:.0f} s. Every number in the tables is in `{RESULTS_FILE}`.*")
-        markdown = "# " + self.title + "\n\n" + "\n\n".join(self.parts) + "\n\n---\n\n" + footer + "\n"
+        provenance = self.provenance()
+        markdown = ("# " + self.title + "\n\n" + "\n\n".join(self.parts) + "\n\n---\n\n"
+                    + self.footer(provenance, seconds) + "\n")
         report_path = self.out / REPORT_FILE
         report_path.write_text(markdown, encoding="utf-8")
-        results = {"study": self.name, "title": self.title, **self.meta, "seconds": seconds,
+        meta = {**self.meta, **({"provenance": provenance} if provenance else {})}
+        results = {"study": self.name, "title": self.title, **meta, "seconds": seconds,
                    "trials": [t.to_json() for t in self.results.trials] if self.results else [],
                    "summary": self.results.summary_json() if self.results else {},
                    "tables": {name: {"columns": t["columns"], "rows": t["rows"]} for name, t in self.tables.items()},
                    "figures": self.figures, "values": self.values}
         (self.out / RESULTS_FILE).write_text(json.dumps(_jsonable(results), indent=1) + "\n", encoding="utf-8")
         return report_path
+
+    def provenance(self) -> dict:
+        """meta's "provenance" (common.provenance) completed: the command, seeds, trials and wall time."""
+        given = self.meta.get("provenance")
+        if not given:
+            return {}
+        trials = self.results.trials if self.results else []
+        return {**given, "command": shlex.join(["handgrad", "experiment", self.name, *given["arguments"]]),
+                "seeds": seeds_text(trials), "trials": len(trials),
+                "trial_seconds": math.fsum(t.seconds for t in trials),
+                "wall_seconds": time.time() - given["started"]}
+
+    def footer(self, provenance: dict, seconds: float) -> str:
+        """The report's last lines: how to rerun it, and with what it was made."""
+        written = (f"*Written by `handgrad experiment {self.name}` on {time.strftime('%Y-%m-%d %H:%M:%S %Z')}, "
+                   f"in {seconds:.0f} s. Every number in the tables is in `{RESULTS_FILE}`.*")
+        if not provenance:
+            return written
+        p = provenance
+        return "\n".join([
+            "## Provenance", "",
+            f"- handgrad {p['handgrad_version']}, git commit `{p['git_commit']}`",
+            f"- command: `{p['command']}`",
+            f"- seeds: {p['seeds']} ({p['trials']} trials)",
+            f"- wall time: {p['wall_seconds']:.0f} s for this command; the trials' own training time, summed: "
+            f"{p['trial_seconds']:.0f} s",
+            f"- cores: {p['cores']} ({p['workers']} worker{'s' if p['workers'] != 1 else ''})",
+            "", written])
+
+def seeds_text(trials) -> str:
+    """The seeds the trials ran, as `0–2 for every variant` (or per group of variants with other seeds)."""
+    by_variant: dict = {}
+    for t in trials:
+        by_variant.setdefault(t.variant, set()).add(t.seed)
+    groups: dict = {}
+    for variant, seeds in by_variant.items():
+        groups.setdefault(_ranges(sorted(seeds)), []).append(variant)
+    if not groups:
+        return "none"
+    if len(groups) == 1:
+        return f"{next(iter(groups))} for every variant"
+    return "; ".join(f"{seeds} for {', '.join(variants)}" for seeds, variants in groups.items())
+
+
+def _ranges(seeds: list[int]) -> str:
+    """[0, 1, 2, 5] -> "0–2, 5"."""
+    parts, start = [], None
+    for i, seed in enumerate(seeds):
+        if start is None:
+            start = seed
+        if i + 1 == len(seeds) or seeds[i + 1] != seed + 1:
+            parts.append(str(start) if start == seed else f"{start}–{seed}")
+            start = None
+    return ", ".join(parts)
 
 
 def _setting(value) -> str:

@@ -11,7 +11,7 @@ run (reading a run directory back), images (pictures to MNIST layout).
 """
 
 from handgrad.train.checkpoint import load_model, load_state, save_model, save_state
-from handgrad.train.config import DEFAULT_LR, OPTIMIZERS, SCHEDULERS, TrainConfig, read_settings
+from handgrad.train.config import DEFAULT_LR, LOSS_REDUCTIONS, OPTIMIZERS, SCHEDULERS, TrainConfig, read_settings
 from handgrad.train.dataset import PreparedData, class_names, default_data_dir, prepare
 from handgrad.train.evaluate import Evaluation, confusion_matrix, evaluate, probabilities
 from handgrad.train.guard import DivergenceGuard, TrainingDiverged
@@ -21,8 +21,8 @@ from handgrad.train.run import SavedRun, load_run
 from handgrad.train.trainer import RunResult, Trainer, fit, resume
 
 __all__ = [
-    "DEFAULT_LR", "OPTIMIZERS", "SCHEDULERS", "DivergenceGuard", "Evaluation", "PreparedData", "RunResult",
-    "SavedRun", "TrainConfig", "Trainer", "TrainingDiverged", "class_names", "confusion_matrix",
+    "DEFAULT_LR", "LOSS_REDUCTIONS", "OPTIMIZERS", "SCHEDULERS", "DivergenceGuard", "Evaluation", "PreparedData",
+    "RunResult", "SavedRun", "TrainConfig", "Trainer", "TrainingDiverged", "class_names", "confusion_matrix",
     "default_data_dir", "evaluate", "fit", "load_image", "load_model", "load_run", "load_state", "prepare",
     "probabilities", "read_csv", "read_settings", "resume", "save_model", "save_state",
 ]

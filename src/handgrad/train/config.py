@@ -25,6 +25,7 @@ from handgrad import data, models
 
 OPTIMIZERS = ("adam", "sgd", "momentum", "adagrad", "rmsprop", "adamw")
 SCHEDULERS = ("none", "step", "cosine", "plateau")
+LOSS_REDUCTIONS = ("mean", "sum")
 # Learning rate when none is given: PyTorch's defaults, but 0.1 for plain SGD and
 # 0.01 for SGD with momentum (PyTorch has none), and 1e-3 for RMSprop (0.01 diverges easily).
 DEFAULT_LR = {"adam": 1e-3, "adamw": 1e-3, "sgd": 0.1, "momentum": 0.01, "adagrad": 0.01, "rmsprop": 1e-3}
@@ -51,6 +52,9 @@ class TrainConfig:
         "momentum" only), weight_decay (the optimizer's; None: 0.01 for AdamW as in
         PyTorch, else 0), l2 (an explicit loss term
         0.5·l2·Σ‖W‖² over the weights of Conv2d/Linear layers, not biases or batch norm).
+    loss_reduction: "mean" (PyTorch's default) or "sum": the gradient of the batch's summed
+        cross-entropy, batch_size times the mean's, as some course frameworks take it (the
+        reported loss is the mean either way; weight decay and l2 are not scaled).
     scheduler: "none", "step" (×lr_gamma every lr_step_size epochs), "cosine" (to 0 over
         `epochs` as the run was first started; the default) or "plateau" (×lr_gamma after
         lr_patience epochs without a lower validation loss); stepped once per epoch.
@@ -79,6 +83,7 @@ class TrainConfig:
     momentum: float = 0.9
     weight_decay: float | None = None
     l2: float = 0.0
+    loss_reduction: str = "mean"
     scheduler: str = "cosine"
     lr_step_size: int = 1
     lr_gamma: float = 0.1
@@ -121,6 +126,7 @@ class TrainConfig:
     def _check(self) -> None:
         _choice("optimizer", self.optimizer, OPTIMIZERS)
         _choice("scheduler", self.scheduler, SCHEDULERS)
+        _choice("loss_reduction", self.loss_reduction, LOSS_REDUCTIONS)
         _require("epochs", self.epochs >= 1, "at least 1", self.epochs)
         _require("batch_size", self.batch_size >= 1, "at least 1", self.batch_size)
         _require("limit", self.limit >= 0, "0 (all) or more", self.limit)

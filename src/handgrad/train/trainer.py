@@ -116,7 +116,7 @@ class Trainer:
         self.out = None if self.config.out is None else Path(self.config.out)
         handgrad.manual_seed(self.config.seed)
         self.model = models.build(self.config.model, **self.config.model_options)
-        self.loss_fn = nn.CrossEntropyLoss()
+        self.loss_fn = nn.CrossEntropyLoss(reduction=self.config.loss_reduction)
         self.optimizer = build_optimizer(self.config, self.model.parameters())
         self.scheduler = build_scheduler(self.config, self.optimizer)
         self.guard = DivergenceGuard(self.model, self.optimizer, self.config.guard_patience,
@@ -167,6 +167,8 @@ class Trainer:
                 optimizer.zero_grad()
                 logits = model(x)
                 loss = loss_fn(logits, y)
+                if config.loss_reduction == "sum":  # backward() keeps the sum's gradient; records show the mean
+                    loss /= len(y)
                 hits = int(np.count_nonzero(logits.argmax(axis=1) == y))
                 if l2:
                     loss += 0.5 * l2 * sum(float(np.vdot(w.data, w.data)) for w in weights)
