@@ -121,3 +121,17 @@ def test_handgrad_command_runs_experiments(tmp_path, capsys):
     assert (tmp_path / "pc" / "report.md").is_file()
     assert handgrad.cli.main(["experiment", "nope"]) == 2
     assert "unknown experiment 'nope'" in capsys.readouterr().err
+
+
+def test_the_committed_index_of_studies_is_up_to_date():
+    """reports/experiments/README.md is what the committed results.json files say (regenerate it with
+    `python -c "from handgrad import experiments; from handgrad.experiments.report import write_index;
+    write_index('reports/experiments', {n: s.summary for n, s in experiments.STUDIES.items()})"`)."""
+    from pathlib import Path
+
+    from handgrad import experiments
+    from handgrad.experiments.report import render_index
+
+    root = Path(__file__).resolve().parents[2] / "reports" / "experiments"
+    expected = render_index(root, {name: study.summary for name, study in experiments.STUDIES.items()})
+    assert (root / "README.md").read_text(encoding="utf-8") == expected

@@ -35,27 +35,35 @@ from handgrad.experiments.common import StudyOptions
 
 @dataclass(frozen=True)
 class Study:
+    """A study: its name, module, the source report's file in shared/reports and its title as the report
+    gives it (with the course where the report names one), and one line of what it runs."""
+
     name: str
     module: str
     source: str
     summary: str
+    source_title: str
 
 
 STUDIES = {study.name: study for study in (
     Study("mlp-vs-cnn", "mlp_vs_cnn", "000_8075caa4a31ff4fb.txt",
-          "MNIST: MLP vs CNN vs CNN with dropout (SGD, lr 0.001); dropout placement and rate"),
+          "MNIST: MLP vs CNN vs CNN with dropout (SGD, lr 0.001); dropout placement and rate",
+          "HW2 – MNIST Classification with CNN (course not named)"),
     Study("optimizers-and-augmentation", "optimizers_and_augmentation", "001_182c01d0b3363758.txt",
           "MNIST: SGD+momentum/Adam/Adagrad/RMSprop, lr 0.001 vs 0.1, augmentation, split shuffling, "
-          "max vs average pooling, dropout"),
+          "max vs average pooling, dropout", "Assignment 2 Report (course not named)"),
     Study("sanity-and-sweeps", "sanity_and_sweeps", "002_3c5e2d0951ea02f0.txt",
           "three-layer convnet: initial-loss sanity checks, overfitting a small set, sweeps of dropout, "
-          "hidden_dim, num_filters, filter_size"),
+          "hidden_dim, num_filters, filter_size", "CS5242 Assignment 2"),
     Study("regularization", "regularization", "003_c6070f143db6ceb6.txt",
-          "Fashion-MNIST LeNet-5 (Tanh): baseline, dropout, L2, tuned L2, batch norm; save and reload"),
+          "Fashion-MNIST LeNet-5 (Tanh): baseline, dropout, L2, tuned L2, batch norm; save and reload",
+          "CS5787: Exercises 1, practical part"),
     Study("lenet5-classic", "lenet5_classic", "004_0782f118e6be74b7.txt",
-          "LeNet-5 on 32x32 MNIST, LeCun init, SGD with momentum, divergence guard; error-rate curves"),
+          "LeNet-5 on 32x32 MNIST, LeCun init, SGD with momentum, divergence guard; error-rate curves",
+          "COMP3314 Assignment2 Report"),
     Study("parameter-counts", "parameter_counts", "003_c6070f143db6ceb6.txt",
-          "model summary vs the report's parameter counts (MLP 10-50-3: 703; 3-conv CNN: 903,400)"),
+          "model summary vs the report's parameter counts (MLP 10-50-3: 703; 3-conv CNN: 903,400)",
+          "CS5787: Exercises 1, theory part"),
 )}
 
 

@@ -30,7 +30,8 @@ DATASETS = ("mnist", "fashion-mnist")
 
 def add_experiment_parser(subparsers) -> argparse.ArgumentParser:
     """Add the `experiment` subcommand to an argparse subparsers object; returns its parser."""
-    listing = "\n".join(f"  {name:<28} {study.summary} [{study.source}]" for name, study in experiments.STUDIES.items())
+    listing = "\n".join(f"  {name:<28} {study.summary} [source: {study.source_title}]"
+                        for name, study in experiments.STUDIES.items())
     parser = subparsers.add_parser(
         "experiment", help="rerun a study of the source reports; writes report.md, plots and results.json",
         description="Rerun a study of the source reports (or a variant with your settings) and write a report: "
@@ -113,7 +114,7 @@ def run_experiment_command(args: argparse.Namespace) -> int:
     """Run `handgrad experiment` as parsed; returns the exit status (errors raise ValueError for the CLI)."""
     if args.list:
         for name, study in experiments.STUDIES.items():
-            print(f"{name:<28} {study.summary} [{study.source}]")
+            print(f"{name:<28} {study.summary} [source: {study.source_title}]")
         return 0
     if not args.name:
         raise ValueError("experiment: give a study NAME, all, or --list; valid experiments: "

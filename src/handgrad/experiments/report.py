@@ -419,16 +419,19 @@ def _published(published, summary: dict) -> str:
     return str(Percent(published)) if summary.get("percent") else fmt(published)
 
 
-def write_index(root: str | Path, studies: dict) -> Path:
-    """`README.md` in `root` linking each study's report, with its "ours vs published" rows.
+def render_index(root: str | Path, studies: dict) -> str:
+    """The text of `README.md` in `root`: each study's report linked, with its "ours vs published" rows.
 
     studies: name -> (title-less) one-line summary, in the order to list them. Studies
-    without a results.json in `root/name` are listed as not run.
+    without a results.json in `root/name` are listed as not run. Results written before
+    the study engine (one seed, columns quantity/ours/published/difference) are shown as
+    they were, marked as such.
     """
     root = Path(root)
     lines = ["# Studies of the source reports, rerun with handgrad", "",
              "Each folder holds `report.md` (settings, tables, plots), the PNG plots and `results.json`. "
-             "Rerun one with `handgrad experiment NAME` (`--quick` for a check in seconds; `--list` for the list).", ""]
+             "Rerun one with `handgrad experiment NAME` (`--quick` for a check in seconds; `--list` for the list). "
+             "This page is generated from the results.json files (`handgrad experiment all` rewrites it).", ""]
     for name, summary in studies.items():
         results_path = root / name / RESULTS_FILE
         if not results_path.is_file():
@@ -439,11 +442,22 @@ def write_index(root: str | Path, studies: dict) -> Path:
         lines += [f"## [{results.get('title', name)}]({name}/{REPORT_FILE}){mode}", "", summary, ""]
         if results.get("trials"):
             lines += [f"{len(results['trials'])} trials, seeds 0–{results.get('seeds', 1) - 1}.", ""]
-        for table_name, table in results.get("tables", {}).items():
+        else:
+            lines += ["*One run per variant (seed 0), from before the study engine: no intervals.*", ""]
+        for table in results.get("tables", {}).values():
             if table["columns"] == PUBLISHED_COLUMNS:
                 lines.append(markdown_table(PUBLISHED_COLUMNS, [[q, _stored_cell(ours, published), _published(
                     published, ours), where] for q, ours, published, where in table["rows"]]))
                 lines.append("")
-    path = root / "README.md"
-    path.write_text("\n".join(lines), encoding="utf-8")
+            elif table["columns"][:4] == ["quantity", "ours", "published", "difference"]:
+                lines.append(markdown_table(table["columns"][:4], [row[:4] for row in table["rows"]],
+                                            {"difference": signed}))
+                lines.append("")
+    return "\n".join(lines)
+
+
+def write_index(root: str | Path, studies: dict) -> Path:
+    """Write `render_index(root, studies)` to `root/README.md`; returns its path."""
+    path = Path(root) / "README.md"
+    path.write_text(render_index(root, studies), encoding="utf-8")
     return path
