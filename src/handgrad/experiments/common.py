@@ -379,6 +379,11 @@ def _finite(metrics: dict) -> dict:
     return {k: (None if v is None else float(v)) for k, v in metrics.items()}
 
 
+def curve(rows: list[dict], key: str, x: str = "epoch") -> tuple[list, list]:
+    """(x values, `key` values) of history-like rows, for plot_band."""
+    return [row[x] for row in rows], [row.get(key) for row in rows]
+
+
 class Results:
     """The trials of a study, grouped by variant and seed, with their statistics.
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from handgrad.experiments.common import (
+    curve,
     Results,
     StudyOptions,
     Trial,
@@ -234,9 +235,6 @@ def _what_was_run(report: Report, options: StudyOptions) -> None:
     ])
 
 
-def _curve(history: list[dict], key: str) -> tuple[list, list]:
-    return [row["epoch"] for row in history], [row.get(key) for row in history]
-
 
 def _per_epoch_figure(results: Results):
     def draw(figure):
@@ -247,8 +245,8 @@ def _per_epoch_figure(results: Results):
                 ax = axes[row, column]
                 for color, setup in zip(("C0", "C1", "C2"), SETUPS):
                     histories = results.histories(f"{setup}-{model}")
-                    plot_band(ax, f"{SETUPS[setup]}, validation", [_curve(h, key) for h in histories], "o-", color)
-                    plot_band(ax, f"{SETUPS[setup]}, training", [_curve(h, train_key) for h in histories], "o--",
+                    plot_band(ax, f"{SETUPS[setup]}, validation", [curve(h, key) for h in histories], "o-", color)
+                    plot_band(ax, f"{SETUPS[setup]}, training", [curve(h, train_key) for h in histories], "o--",
                               color)
                 published = PUBLISHED_EPOCHS[model][row]
                 ax.plot(range(1, len(published) + 1), published, "ks", label="published (report's table)")
@@ -265,7 +263,7 @@ def _curves_figure(results: Results, main: dict):
                                                                             "validation accuracy")):
             for color, setup in zip(("C0", "C1", "C2"), SETUPS):
                 for model in MODELS:
-                    plot_band(ax, main[f"{setup}-{model}"], [_curve(h, key) for h in
+                    plot_band(ax, main[f"{setup}-{model}"], [curve(h, key) for h in
                                                               results.histories(f"{setup}-{model}")],
                               styles[model], color)
             plot_series(ax, {}, "epoch", title, title)

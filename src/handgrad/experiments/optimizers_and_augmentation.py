@@ -25,6 +25,7 @@ import numpy as np
 
 from handgrad import data, nn
 from handgrad.experiments.common import (
+    curve,
     Results,
     StudyOptions,
     Trial,
@@ -258,9 +259,6 @@ def _what_was_run(report: Report, options: StudyOptions) -> None:
     ])
 
 
-def _curve(rows: list[dict], key: str) -> tuple[list, list]:
-    return [row["iteration"] for row in rows], [row.get(key) for row in rows]
-
 
 def _figure3(results: Results):
     def draw(figure):
@@ -269,7 +267,8 @@ def _figure3(results: Results):
             for color, name in zip(("C0", "C1", "C2"), ("as-published", BASE, "ours-augmented")):
                 runs = [t.record.get("iterations", []) for t in results.of(name)]
                 for split, style in (("train", ":"), ("val", "--"), ("test", "-")):
-                    plot_band(ax, f"{name}: {split}", [_curve(r, f"{split}_{metric}") for r in runs], style, color)
+                    plot_band(ax, f"{name}: {split}", [curve(r, f"{split}_{metric}", x="iteration") for r in runs],
+                              style, color)
             for split, marker in (("train", "x"), ("val", "s"), ("test", "o")):
                 log = PUBLISHED_LOG[split]
                 ax.plot(list(log), [v[index] for v in log.values()], "k" + marker, markersize=4,

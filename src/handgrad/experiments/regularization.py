@@ -21,6 +21,7 @@ import numpy as np
 
 from handgrad import data
 from handgrad.experiments.common import (
+    curve,
     Results,
     StudyOptions,
     Trial,
@@ -147,8 +148,8 @@ def write_report(options: StudyOptions, results: Results) -> Path:
         axes = figure.subplots(1, 1)
         for color, name in zip(["C0", "C1", "C2", "C3", "C4"], LABELS):
             histories = results.histories(name)
-            plot_band(axes, f"{LABELS[name]} train", [_curve(h, "train_accuracy") for h in histories], "o-", color)
-            plot_band(axes, f"{LABELS[name]} validation", [_curve(h, "val_accuracy") for h in histories], "s--",
+            plot_band(axes, f"{LABELS[name]} train", [curve(h, "train_accuracy") for h in histories], "o-", color)
+            plot_band(axes, f"{LABELS[name]} validation", [curve(h, "val_accuracy") for h in histories], "s--",
                       color)
         plot_series(axes, {}, "epoch", "accuracy", "Training (solid) and validation (dashed) accuracy")
         axes.legend(fontsize=7, ncol=2)
@@ -180,6 +181,3 @@ def write_report(options: StudyOptions, results: Results) -> Path:
     ])
     return report.write()
 
-
-def _curve(history: list[dict], key: str) -> tuple[list, list]:
-    return [row["epoch"] for row in history], [row.get(key) for row in history]
