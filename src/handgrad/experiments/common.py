@@ -137,34 +137,57 @@ def clear_data_cache() -> None:
 
 
 # -- training ----------------------------------------------------------------------------------
-class _RecordingLoss(nn.CrossEntropyLoss):
-    """Cross-entropy that records the loss of every training step (for per-iteration curves)."""
+class StudyLoss(nn.CrossEntropyLoss):
+    """Cross-entropy for a study: optionally the summed loss's gradient, optionally recording every step's loss.
 
-    def __init__(self):
+    summed: backward gives the gradient of the loss summed over the batch (−Σ log p, as
+    report 004's), batch-size times the mean's; the value returned (what the Trainer
+    reports and the guard watches) stays the per-image mean, so tables compare alike.
+    record: keep the loss of every training step (for per-iteration curves).
+    """
+
+    def __init__(self, summed: bool = False, record: bool = False):
         super().__init__()
+        self.summed, self.record = summed, record
         self.losses: list[float] = []
+        self._batch = 0
 
     def forward(self, logits, targets):
         loss = super().forward(logits, targets)
-        self.losses.append(float(loss))
+        self._batch = len(targets)
+        if self.record:
+            self.losses.append(float(loss))
         return loss
+
+    def backward(self, grad_out=1.0):
+        grad = super().backward(grad_out)
+        return grad * self._batch if self.summed else grad
+
+
+LOSS_REDUCTIONS = ("mean", "sum")
 
 
 class StudyTrainer(Trainer):
     """`Trainer` plus, by composition: a weight initialisation the model builder lacks
-    (`init`, `init_std`), the loss of every step (`record_steps`), and the test loss and
-    accuracy after every epoch (`test_each_epoch`, added to each history row)."""
+    (`init`, `init_std`), the loss of every step (`record_steps`), the test loss and
+    accuracy after every epoch (`test_each_epoch`, added to each history row), the summed
+    loss (`loss_reduction="sum"`, see `StudyLoss`) and another divergence guard (`guard`:
+    a DivergenceGuard subclass, built with the config's guard settings)."""
 
     def __init__(self, config: TrainConfig, data: PreparedData | None = None, log=None, init: str | None = None,
-                 init_std: float = 0.01, record_steps: bool = False, test_each_epoch: bool = False):
+                 init_std: float = 0.01, record_steps: bool = False, test_each_epoch: bool = False,
+                 loss_reduction: str = "mean", guard: Callable[..., DivergenceGuard] | None = None):
+        if loss_reduction not in LOSS_REDUCTIONS:
+            raise ValueError(f"loss_reduction must be one of {', '.join(LOSS_REDUCTIONS)}, got {loss_reduction!r}")
         super().__init__(config, data=data, log=log)
         if init is not None:
             zoo.initialise(self.model, init, init_std)  # from handgrad's generator, seeded by the Trainer
+        if init is not None or guard is not None:
             # A fresh guard, so its first snapshot holds the new weights.
-            self.guard = DivergenceGuard(self.model, self.optimizer, self.config.guard_patience,
-                                         self.config.guard_factor, self.config.guard_retries, log=self.log)
-        if record_steps:
-            self.loss_fn = _RecordingLoss()
+            self.guard = (guard or DivergenceGuard)(self.model, self.optimizer, self.config.guard_patience,
+                                                    self.config.guard_factor, self.config.guard_retries, log=self.log)
+        if record_steps or loss_reduction == "sum":
+            self.loss_fn = StudyLoss(summed=loss_reduction == "sum", record=record_steps)
         self.test_each_epoch = test_each_epoch
 
     @property
@@ -203,11 +226,13 @@ class VariantResult:
 
 def train_variant(name: str, config: TrainConfig, options: StudyOptions, *, train_images: int = 0,
                   data: PreparedData | None = None, init: str | None = None, init_std: float = 0.01,
-                  record_steps: bool = False, test_each_epoch: bool = False,
+                  record_steps: bool = False, test_each_epoch: bool = False, loss_reduction: str = "mean",
+                  guard: Callable[..., DivergenceGuard] | None = None,
                   run_dir: Path | None = None) -> VariantResult:
     """Train one variant of a study (quietly, one log line per epoch) and test it.
 
-    train_images: train on the first N training images only (0: all). run_dir: write
+    train_images: train on the first N training images only (0: all). init, init_std,
+    record_steps, test_each_epoch, loss_reduction, guard: as `StudyTrainer`. run_dir: write
     the Trainer's run directory there (config.toml, model.safetensors, history.csv ...),
     replacing an earlier run in it.
     """
@@ -223,7 +248,8 @@ def train_variant(name: str, config: TrainConfig, options: StudyOptions, *, trai
     options.say(f"[{name}] {config.model} {_options_text(config.model_options)} on {config.dataset}: "
                 f"{len(prepared.y_train):,} training images, {config.epochs} epochs, {config.optimizer} lr {config.lr:g}")
     trainer = StudyTrainer(config, data=prepared, log=lambda line: options.say(f"[{name}] {line}"), init=init,
-                           init_std=init_std, record_steps=record_steps, test_each_epoch=test_each_epoch)
+                           init_std=init_std, record_steps=record_steps, test_each_epoch=test_each_epoch,
+                           loss_reduction=loss_reduction, guard=guard)
     initial = evaluate(trainer.model, prepared.x_val[:1000], prepared.y_val[:1000]).loss \
         if len(prepared.y_val) else None
     result = trainer.start().run()
@@ -239,7 +265,8 @@ class Variant:
     """A variant of a study: its TrainConfig (the seed is the trial's), and how to train it.
 
     label: how tables name it (default: its key). train_images: the first N training images
-    only (0: all). init, init_std, record_steps, test_each_epoch: as `train_variant`. seeds:
+    only (0: all). init, init_std, record_steps, test_each_epoch, loss_reduction, guard: as
+    `StudyTrainer`. seeds:
     at least this many seeds (a study measuring a rate needs more than the default).
     extra: anything else the study's own `trial` function reads.
     """
@@ -251,6 +278,8 @@ class Variant:
     init_std: float = 0.01
     record_steps: bool = False
     test_each_epoch: bool = False
+    loss_reduction: str = "mean"
+    guard: Callable[..., DivergenceGuard] | None = None
     seeds: int | None = None
     extra: dict = field(default_factory=dict)
 
@@ -283,7 +312,8 @@ def train_trial(name: str, variant: Variant, seed: int, options: StudyOptions) -
     config = dataclasses.replace(variant.config, seed=seed)
     trained = train_variant(f"{name} seed {seed}", config, options, train_images=variant.train_images,
                             init=variant.init, init_std=variant.init_std, record_steps=variant.record_steps,
-                            test_each_epoch=variant.test_each_epoch)
+                            test_each_epoch=variant.test_each_epoch, loss_reduction=variant.loss_reduction,
+                            guard=variant.guard)
     record = {"history": trained.history, "guard_events": trained.result.guard_events,
               "parameters": sum(p.data.size for p in trained.result.model.parameters())}
     if variant.record_steps:
@@ -343,7 +373,7 @@ class Results:
         return {v: {m: self.summary(v, m).to_json() for m in metrics} for v, metrics in out.items()}
 
 
-RATE_METRICS = ("converged",)  # 0/1 per trial: summarised as a rate with Wilson's interval
+RATE_METRICS = ("converged", "diverged")  # 0/1 per trial: summarised as a rate with Wilson's interval
 
 
 def _options_text(model_options: dict) -> str:
