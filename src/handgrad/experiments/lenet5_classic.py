@@ -324,8 +324,9 @@ def _findings(results: Results) -> list[tuple]:
     def row(claim, a, b, metric, larger, smaller, agree_if):
         difference = results.difference(a, b, metric)
         said = verdict(difference, larger, smaller)
-        judgement = "not measurable" if not difference.measured else ("agree" if said == agree_if else "disagree")
-        return (claim, difference, False, f"{said}: {judgement}")
+        if not difference.measured:
+            return (claim, difference, False, said)
+        return (claim, difference, False, f"{said}: {'agree' if said == agree_if else 'disagree'}")
 
     return [
         row("U(±2.4/n_in) converges more often than the original init (lr × 0.015)", "as-published-lecun",
