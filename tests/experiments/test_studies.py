@@ -21,9 +21,10 @@ EXPECTED_TABLES = {
     "optimizers-and-augmentation": {"results": "test acc", "published": "published", "optimizers": "test acc",
                                     "findings": "verdict", "settings": "value"},
     "sanity-and-sweeps": {"initial_loss": "published", "overfit": "train acc", "sweeps": "val acc",
-                          "best": "published"},
+                          "base_epoch1": "published", "findings": "verdict", "best": "published"},
     "regularization": {"results": "val acc", "published": "published", "reload": "test acc reloaded"},
-    "lenet5-classic": {"results": "test acc", "error_rates": "test error", "guard": "guard firings"},
+    "lenet5-classic": {"results": "converged", "nan": "published", "rates": "published", "findings": "verdict",
+                       "fixed": "published", "procedures": "guard"},
     "parameter-counts": {"mlp_parameters": "published", "cnn_parameters": "published", "cnn_layers": "parameters (ours)"},
 }
 
@@ -166,5 +167,31 @@ def test_regularization_reloads_the_saved_weights(reports):
 def test_sanity_initial_loss_is_ln10(reports):
     rows = json.loads((reports["sanity-and-sweeps"] / RESULTS_FILE).read_text())["tables"]["initial_loss"]["rows"]
     no_reg, with_reg = rows[0], rows[1]
-    assert no_reg[1] == pytest.approx(2.302585, abs=2e-3)
-    assert with_reg[1] == pytest.approx(2.5085, abs=5e-3)  # the report's 2.50854, from its net's weight count
+    assert no_reg[1]["mean"] == pytest.approx(2.302585, abs=2e-3)
+    assert with_reg[1]["mean"] == pytest.approx(2.5085, abs=5e-3)  # the report's 2.50854, from its net's weight count
+    assert with_reg[2] == 2.50854087057
+
+
+def test_sanity_report_does_not_name_a_data_set_the_source_does_not(reports):
+    markdown = (reports["sanity-and-sweeps"] / REPORT_FILE).read_text(encoding="utf-8")
+    assert "CIFAR" not in markdown
+    assert "not named by the report" in markdown and "inferred 3×32×32 from the initial loss" in markdown
+
+
+@pytest.mark.parametrize("name", ["sanity-and-sweeps", "lenet5-classic", "parameter-counts"])
+def test_results_json_has_trials_and_summary_in_the_contract_shape(reports, name):
+    results = json.loads((reports[name] / RESULTS_FILE).read_text())
+    assert results["trials"]
+    for trial in results["trials"]:
+        assert set(trial) == {"variant", "seed", "metrics", "seconds"} and isinstance(trial["seed"], int)
+    for trial in results["trials"]:
+        for metric in trial["metrics"]:
+            assert set(results["summary"][trial["variant"]][metric]) == {"n", "mean", "std", "ci95"}
+
+
+def test_lenet5_quick_report_reproduces_the_nan_case_and_states_no_conclusions(reports):
+    results = json.loads((reports["lenet5-classic"] / RESULTS_FILE).read_text())
+    assert results["summary"]["as-published-lr"]["diverged"]["mean"] == 1.0
+    assert results["summary"]["as-published-lr"]["converged"]["ci95"][1] > 0  # Wilson's interval around 0 of 1
+    markdown = (reports["lenet5-classic"] / REPORT_FILE).read_text(encoding="utf-8")
+    assert "Quick mode: no conclusions" in markdown and "10×" not in markdown

@@ -196,22 +196,27 @@ class _RecordingLoss(nn.CrossEntropyLoss):
         return loss
 
 
+
 class StudyTrainer(Trainer):
     """`Trainer` plus, by composition: a weight initialisation the model builder lacks
     (`init`, `init_std`), the loss of every step (`record_steps`), the test loss and
-    accuracy after every epoch (`test_each_epoch`, added to each history row), and
+    accuracy after every epoch (`test_each_epoch`, added to each history row),
     training, validation and test loss and accuracy at `eval_points` evenly spaced
-    iterations (`iterations`: training ones averaged over the steps since the last point)."""
+    iterations (`iterations`: training ones averaged over the steps since the last point),
+    and another divergence guard (`guard`: a DivergenceGuard subclass, built with the
+    config's guard settings). The summed loss of some reports is the config's
+    `loss_reduction="sum"`."""
 
     def __init__(self, config: TrainConfig, data: PreparedData | None = None, log=None, init: str | None = None,
                  init_std: float = 0.01, record_steps: bool = False, test_each_epoch: bool = False,
-                 eval_points: int = 0):
+                 eval_points: int = 0, guard: Callable[..., DivergenceGuard] | None = None):
         super().__init__(config, data=data, log=log)
         if init is not None:
             zoo.initialise(self.model, init, init_std)  # from handgrad's generator, seeded by the Trainer
+        if init is not None or guard is not None:
             # A fresh guard, so its first snapshot holds the new weights.
-            self.guard = DivergenceGuard(self.model, self.optimizer, self.config.guard_patience,
-                                         self.config.guard_factor, self.config.guard_retries, log=self.log)
+            self.guard = (guard or DivergenceGuard)(self.model, self.optimizer, self.config.guard_patience,
+                                                    self.config.guard_factor, self.config.guard_retries, log=self.log)
         if record_steps or eval_points:
             self.loss_fn = _RecordingLoss(self.config.loss_reduction)
         self.test_each_epoch = test_each_epoch
@@ -278,10 +283,12 @@ class VariantResult:
 def train_variant(name: str, config: TrainConfig, options: StudyOptions, *, train_images: int = 0,
                   data: PreparedData | None = None, init: str | None = None, init_std: float = 0.01,
                   record_steps: bool = False, test_each_epoch: bool = False, eval_points: int = 0,
+                  guard: Callable[..., DivergenceGuard] | None = None,
                   run_dir: Path | None = None) -> VariantResult:
     """Train one variant of a study (quietly, one log line per epoch) and test it.
 
-    train_images: train on the first N training images only (0: all). run_dir: write
+    train_images: train on the first N training images only (0: all). init, init_std,
+    record_steps, test_each_epoch, loss_reduction, guard: as `StudyTrainer`. run_dir: write
     the Trainer's run directory there (config.toml, model.safetensors, history.csv ...),
     replacing an earlier run in it.
     """
@@ -298,7 +305,7 @@ def train_variant(name: str, config: TrainConfig, options: StudyOptions, *, trai
                 f"{len(prepared.y_train):,} training images, {config.epochs} epochs, {config.optimizer} lr {config.lr:g}")
     trainer = StudyTrainer(config, data=prepared, log=lambda line: options.say(f"[{name}] {line}"), init=init,
                            init_std=init_std, record_steps=record_steps, test_each_epoch=test_each_epoch,
-                           eval_points=eval_points)
+                           eval_points=eval_points, guard=guard)
     initial = evaluate(trainer.model, prepared.x_val[:1000], prepared.y_val[:1000]).loss \
         if len(prepared.y_val) else None
     result = trainer.start().run()
@@ -314,8 +321,10 @@ class Variant:
     """A variant of a study: its TrainConfig (the seed is the trial's), and how to train it.
 
     label: how tables name it (default: its key). train_images: the first N training images
-    only (0: all). init, init_std, record_steps, test_each_epoch, eval_points: as `train_variant`. seeds:
+    only (0: all). init, init_std, record_steps, test_each_epoch, eval_points, guard: as
+    `train_variant`. seeds:
     at least this many seeds (a study measuring a rate needs more than the default).
+    deterministic: one trial is enough whatever --seeds says (no randomness in it).
     extra: anything else the study's own `trial` function reads.
     """
 
@@ -327,8 +336,20 @@ class Variant:
     record_steps: bool = False
     test_each_epoch: bool = False
     eval_points: int = 0
+    guard: Callable[..., DivergenceGuard] | None = None
     seeds: int | None = None
+    deterministic: bool = False
     extra: dict = field(default_factory=dict)
+
+
+def seeds_for(options: StudyOptions, variant: Variant) -> int:
+    """How many seeds a variant runs: --seeds, else the study's default; a variant measuring a rate may ask for
+    more (not in quick mode); a deterministic one runs once."""
+    if variant.deterministic:
+        return 1
+    if options.seeds is not None or options.quick:
+        return options.seed_count()
+    return max(options.seed_count(), variant.seeds or 0)
 
 
 @dataclass
@@ -363,7 +384,8 @@ def train_trial(name: str, variant: Variant, seed: int, options: StudyOptions, d
     config = dataclasses.replace(variant.config, seed=seed)
     trained = train_variant(f"{name} seed {seed}", config, options, train_images=variant.train_images, data=data,
                             init=variant.init, init_std=variant.init_std, record_steps=variant.record_steps,
-                            test_each_epoch=variant.test_each_epoch, eval_points=variant.eval_points)
+                            test_each_epoch=variant.test_each_epoch, eval_points=variant.eval_points,
+                            guard=variant.guard)
     record = {"history": trained.history, "guard_events": trained.result.guard_events,
               "parameters": sum(p.data.size for p in trained.result.model.parameters())}
     if variant.record_steps:
@@ -393,6 +415,10 @@ class Results:
 
     def __init__(self, trials: list[Trial]):
         self.trials = sorted(trials, key=lambda t: (t.variant, t.seed))
+
+    def complete(self, variant: str, seeds: int) -> bool:
+        """Whether seeds 0..seeds-1 of `variant` have all finished (a later stage may start)."""
+        return {t.seed for t in self.of(variant)} >= set(range(seeds))
 
     def only(self, wanted: list[tuple[str, int]]) -> "Results":
         keep = set(wanted)
@@ -431,7 +457,7 @@ class Results:
         return {v: {m: self.summary(v, m).to_json() for m in metrics} for v, metrics in out.items()}
 
 
-RATE_METRICS = ("converged",)  # 0/1 per trial: summarised as a rate with Wilson's interval
+RATE_METRICS = ("converged", "diverged")  # 0/1 per trial: summarised as a rate with Wilson's interval
 
 
 def _options_text(model_options: dict) -> str:

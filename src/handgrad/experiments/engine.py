@@ -24,6 +24,7 @@ seeded by its seed alone, so a resumed or parallel study's report equals a seria
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import signal
 import socket
@@ -38,7 +39,7 @@ import optuna
 from optuna.trial import TrialState
 
 from handgrad.experiments import store
-from handgrad.experiments.common import Results, StudyOptions, Trial, train_trial
+from handgrad.experiments.common import Results, StudyOptions, Trial, seeds_for, train_trial
 
 POLL_SECONDS = 2.0  # how often an idle worker, or the parent of a pool, looks at the storage
 
@@ -80,10 +81,7 @@ class Study:
                 for seed in range(self.seeds_of(variant))]
 
     def seeds_of(self, variant) -> int:
-        """--seeds, else the study's default; a variant measuring a rate may ask for more (not in quick mode)."""
-        if self.options.seeds is not None or self.options.quick:
-            return self.options.seed_count()
-        return max(self.options.seed_count(), variant.seeds or 0)
+        return seeds_for(self.options, variant)
 
     def top_up(self) -> int:
         return store.top_up(self.optuna, self.wanted())
@@ -111,8 +109,9 @@ class Study:
         trial.set_user_attr("metrics", result.metrics)
         trial.set_user_attr("record", result.record)
         trial.set_user_attr("seconds", time.perf_counter() - started)
-        value = result.metrics.get(getattr(self.module, "METRIC", "test_acc"), float("nan"))
-        return value if value == value and abs(value) != float("inf") else float("-inf")
+        value = result.metrics.get(getattr(self.module, "METRIC", "test_acc"))
+        # Optuna fails a trial whose value is not finite; the trial's metrics say what happened
+        return float(value) if value is not None and math.isfinite(value) else float("-inf")
 
     def work(self, progress: "Progress | None" = None) -> None:
         """Take queued trials until none is queued or running (waiting while others run: a later stage, or a
