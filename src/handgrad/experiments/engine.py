@@ -121,7 +121,7 @@ class Study:
             self.top_up()
             waiting, running = self.pending()
             if waiting:
-                self.optuna.optimize(self.objective, n_trials=1, catch=(optuna.TrialPruned,))
+                self.optuna.optimize(self.objective, n_trials=1)
             elif running:
                 time.sleep(POLL_SECONDS)
             else:
