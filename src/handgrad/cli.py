@@ -9,12 +9,15 @@
 Settings of `train` come from the defaults of `TrainConfig`, then a `--config` TOML file
 (a run's config.toml reproduces it), then the flags given explicitly.
 
-Exit status: 0 on success; 2 for a user mistake (a bad flag or value, an unknown model
-or option, a missing or corrupt file, a checkpoint that does not fit, ...), reported as
-one line `handgrad: error: ...` on stderr; 1 when training kept diverging after the
-divergence guard had lowered the learning rate (not a mistake in the command, but the
-run failed; also one line), or, silently, when the reader of stdout went away (`| head`);
-130 when interrupted with Ctrl-C (the last checkpoint stays, so the run can be resumed).
+Exit status: 0 on success; 2 for a user mistake (a `handgrad.errors.UserError`: a bad
+flag or value, an unknown model or option, a missing or corrupt file, a checkpoint that
+does not fit, ...; or an operating-system error on a file, named with that file),
+reported as one line `handgrad: error: ...` on stderr; 1 when training kept diverging
+after the divergence guard had lowered the learning rate (not a mistake in the command,
+but the run failed; also one line), or, silently, when the reader of stdout went away
+(`| head`); 130 when interrupted with Ctrl-C and 143 when stopped with SIGTERM (`kill`):
+the last checkpoint stays, so the run can be resumed. Anything else is a bug of
+handgrad's: its traceback, a line asking to report it, and exit status 1.
 """
 
 from __future__ import annotations
@@ -24,13 +27,17 @@ import dataclasses
 import functools
 import json
 import os
+import signal
 import sys
+import threading
 import time
+import traceback
 from pathlib import Path
 
 import numpy as np
 
 from handgrad import data, models
+from handgrad.errors import UserError
 from handgrad.train import (
     LOSS_REDUCTIONS,
     OPTIMIZERS,
@@ -42,12 +49,14 @@ from handgrad.train import (
     default_data_dir,
     evaluate,
     fit,
-    load_image,
     load_run,
     probabilities,
+    read_image,
     read_settings,
     resume,
 )
+from handgrad.train.files import CONFUSION_FILE
+from handgrad.train.history import readable
 from handgrad.train.plots import plot_confusion
 from handgrad.experiments.cli import (
     add_experiment_parser,
@@ -58,8 +67,7 @@ from handgrad.experiments.cli import (
 from handgrad.experiments.engine import WorkerFailed
 from handgrad.experiments.sweep import SweepSpec, parse_search, run_sweep
 
-USER_ERROR, FAILED, INTERRUPTED = 2, 1, 130
-CONFUSION_FILE = "confusion.png"
+USER_ERROR, FAILED, INTERRUPTED, TERMINATED = 2, 1, 130, 128 + signal.SIGTERM
 _DEFAULTS = TrainConfig()
 # train flag -> (TrainConfig field, argparse keywords). Each field's default is shown in --help.
 _TRAIN_FLAGS = {
@@ -102,8 +110,8 @@ _TRAIN_FLAGS = {
 _RESUME_FLAGS = ("epochs", "data_dir", "quiet")
 
 
-class UserError(Exception):
-    """A mistake in the command line, reported as one line with exit status 2."""
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the program is, as Ctrl-C raises KeyboardInterrupt: the same clean stop."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -117,7 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The parser of `handgrad` and its four commands."""
     parser = _Parser(prog="handgrad", description="Train, evaluate and reuse CNNs whose every gradient is "
                                                   "written by hand in NumPy.",
-                     epilog="Exit status: 0 ok, 2 user error, 1 training diverged, 130 interrupted.")
+                     epilog="Exit status: 0 ok, 2 user error, 1 training diverged (or a bug), 130 interrupted "
+                            "(Ctrl-C), 143 terminated (SIGTERM).")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     train = commands.add_parser("train", help="train a model; writes a run directory",
@@ -136,6 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate_parser.add_argument("--split", choices=("test", "train"), default="test")
     evaluate_parser.add_argument("--limit", type=int, default=0, metavar="N",
                                  help="evaluate only the first N images of the split (0: all)")
+    evaluate_parser.add_argument("--out", metavar="DIR", help=f"folder for {CONFUSION_FILE} (default: RUN_DIR; "
+                                                              f"give one for a run you cannot write to)")
 
     predict = commands.add_parser("predict", help="classify images (PNG, JPEG, ...) with a run's model")
     predict.add_argument("run_dir", metavar="RUN_DIR")
@@ -216,11 +227,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         out, run = config.out, functools.partial(fit, config)
     try:
         result = run()
-    except KeyboardInterrupt:
-        raise KeyboardInterrupt(f"interrupted; continue the run from its last checkpoint with "
-                                f"handgrad train --resume {out}") from None
+    except KeyboardInterrupt as exc:
+        stop = "terminated" if isinstance(exc, Terminated) else "interrupted"
+        raise type(exc)(f"{stop}; continue the run from its last checkpoint with "
+                        f"handgrad train --resume {out}") from None
     epochs = len(result.history)
-    print(f"test accuracy {100 * result.test_accuracy:.2f}% (loss {result.test_loss:.4f}) after {epochs} "
+    print(f"test accuracy {100 * result.test_accuracy:.2f}% (loss {readable(result.test_loss)}) after {epochs} "
           f"epoch{'s' if epochs != 1 else ''}, {result.seconds:.1f}s of training; run saved in {result.out}")
     return 0
 
@@ -233,6 +245,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     root = Path(args.data_dir or run.config.data_dir or default_data_dir())
     if args.limit < 0:
         raise UserError(f"--limit must be 0 (all) or more, got {args.limit}")
+    folder = Path(args.out) if args.out else run.path
+    if not args.out and not os.access(folder, os.W_OK):
+        raise UserError(f"{folder} is read-only, so {CONFUSION_FILE} cannot go there; give --out DIR")
     images, labels = data.load_dataset(dataset, root, args.split)
     if args.limit:
         images, labels = images[: args.limit], labels[: args.limit]
@@ -241,7 +256,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     names = class_names(dataset)
     matrix = confusion_matrix(labels, result.predictions, len(names))
     print(f"{run.path}: {run.config.model} on {dataset} {args.split} split ({len(labels):,} images)")
-    print(f"loss {result.loss:.4f}  accuracy {100 * result.accuracy:.2f}%")
+    print(f"loss {readable(result.loss)}  accuracy {100 * result.accuracy:.2f}%")
     print("confusion matrix (rows: true class, columns: predicted class)")
     width = max(len(str(matrix.max())), 4)
     print(" " * 14 + "".join(f"{i:>{width + 1}}" for i in range(len(names))) + "  accuracy")
@@ -249,9 +264,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         label = f"{i} {names[i]}" if names[i] != str(i) else str(i)
         accuracy = row[i] / row.sum() if row.sum() else float("nan")
         print(f"{label:<14}" + "".join(f"{count:>{width + 1}}" for count in row) + f"  {100 * accuracy:7.2f}%")
-    path = run.path / CONFUSION_FILE
-    plot_confusion(matrix, names, path, title=f"{run.config.model} on {dataset} {args.split}: "
-                                              f"{100 * result.accuracy:.2f}% accurate")
+    path = folder / CONFUSION_FILE
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        plot_confusion(matrix, names, path, title=f"{run.config.model} on {dataset} {args.split}: "
+                                                  f"{100 * result.accuracy:.2f}% accurate")
+    except OSError as exc:
+        raise UserError(f"cannot write {path} ({exc.strerror or exc}); the results above stand; "
+                        f"give --out DIR for a folder you can write to") from exc
     print(f"wrote {path}")
     return 0
 
@@ -259,13 +279,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     """Print the predicted class and its probability for each image."""
     run = load_run(args.run_dir)
-    images = np.stack([load_image(path, run.config.dataset) for path in args.images])
-    probs = probabilities(run.model, data.to_float(images, run.mean, run.std, run.pad))
+    images, notes = zip(*(read_image(path, run.config.dataset) for path in args.images))
+    probs = probabilities(run.model, data.to_float(np.stack(images), run.mean, run.std, run.pad))
     names = class_names(run.config.dataset)
-    for path, p in zip(args.images, probs):
+    for path, p, note in zip(args.images, probs, notes):
         k = int(p.argmax())
         label = f"{k} ({names[k]})" if names[k] != str(k) else str(k)
-        print(f"{path}: {label}  probability {p[k]:.4f}")
+        print(f"{path}: {label}  probability {p[k]:.4f}" + (f"  (note: {note})" if note else ""))
     return 0
 
 
@@ -313,6 +333,8 @@ COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict
 def main(argv=None) -> int:
     """Run the command line `argv` (default: sys.argv[1:]); returns the exit status."""
     parser = build_parser()
+    in_main_thread = threading.current_thread() is threading.main_thread()  # only it may set handlers
+    previous = signal.signal(signal.SIGTERM, _terminate) if in_main_thread else None
     try:
         args = parser.parse_args(argv)
         if args.command is None:
@@ -326,13 +348,34 @@ def main(argv=None) -> int:
         _report(f"training diverged: {exc}")
         return FAILED
     except KeyboardInterrupt as exc:
-        _report(str(exc) or "interrupted")
-        return INTERRUPTED
-    except (UserError, ValueError, TypeError, OSError) as exc:
+        _report(str(exc) or ("terminated" if isinstance(exc, Terminated) else "interrupted"))
+        return TERMINATED if isinstance(exc, Terminated) else INTERRUPTED
+    except UserError as exc:
         _report(str(exc) or type(exc).__name__)
         return USER_ERROR
+    except OSError as exc:
+        if exc.filename is None:  # not about a file: ours to fix
+            return _bug()
+        _report(f"{exc.filename}: {exc.strerror or exc}")
+        return USER_ERROR
+    except Exception:
+        return _bug()
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _terminate(signum, frame):
+    raise Terminated()
+
+
+def _bug() -> int:
+    """A bug of handgrad's: the traceback, then one line asking for a report."""
+    traceback.print_exc()
+    _report("this is a bug in handgrad, not a mistake of yours; please report it to handgrad's developers "
+            "with the traceback above and the command that gave it")
+    return FAILED
 
 
 def _report(message: str) -> None:
     print("handgrad: error: " + " ".join(message.split()), file=sys.stderr)
-

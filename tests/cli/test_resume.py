@@ -6,6 +6,7 @@ import sys
 import time
 
 import numpy as np
+import pytest
 
 from handgrad.train import load_state, read_csv
 from handgrad.train.checkpoint import load_model
@@ -46,7 +47,8 @@ def test_killed_mid_epoch_2_then_resumed_equals_the_uninterrupted_run(tmp_path):
     assert resumed.stdout.split(" after ")[0] == straight.stdout.split(" after ")[0]  # the same test accuracy
 
 
-def test_ctrl_c_stops_with_status_130_and_says_how_to_resume(tmp_path):
+@pytest.mark.parametrize("sent, status, stop", [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")])
+def test_ctrl_c_and_sigterm_stop_with_their_status_and_say_how_to_resume(tmp_path, sent, status, stop):
     run = tmp_path / "run"
     process = subprocess.Popen([sys.executable, "-m", "handgrad", "train", "--limit", "2000", "--epochs", "50",
                                 "--model", "mlp", "--out", str(run), "--quiet"], stderr=subprocess.PIPE, text=True,
@@ -57,12 +59,13 @@ def test_ctrl_c_stops_with_status_130_and_says_how_to_resume(tmp_path):
     while not (run / "history.csv").exists():
         assert process.poll() is None and time.monotonic() < deadline
         time.sleep(0.01)
-    process.send_signal(signal.SIGINT)
+    process.send_signal(sent)
     _, stderr = process.communicate(timeout=60)
-    assert process.returncode == 130
-    assert stderr.splitlines() == [f"handgrad: error: interrupted; continue the run from its last checkpoint with "
-                                   f"handgrad train --resume {run}"]
+    assert process.returncode == status
+    assert stderr.splitlines() == [f"handgrad: error: {stop}; continue the run from its last checkpoint with "
+                                   f"handgrad train --resume {run}"]  # and no worker's traceback
     assert load_state(run / "resume.safetensors")["epoch"] >= 1
+    assert not list(run.glob(".*.tmp"))
 
 
 def test_resume_accepts_only_epochs_data_dir_and_quiet(tmp_path):

@@ -1,5 +1,6 @@
 """Checkpoint files: atomic writes, the resume-state tree, and model files PyTorch can load."""
 
+import errno
 import math
 
 import numpy as np
@@ -71,3 +72,47 @@ def test_model_file_loads_into_torch_sequential_lenet5_with_the_same_logits(tmp_
     x = rng.standard_normal((5, 1, 28, 28)).astype(np.float32)
     with torch.no_grad():
         assert_close(model(x), twin(torch.tensor(x)), what="logits")
+
+
+def test_a_write_failing_half_way_keeps_the_old_file_and_names_the_target(tmp_path, monkeypatch):
+    path = tmp_path / "model.safetensors"
+    checkpoint.atomic_write(path, b"old contents")
+    real_write = checkpoint.os.write
+
+    def half_then_full_disk(fd, data):
+        real_write(fd, bytes(data[: len(data) // 2]))
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(checkpoint.os, "write", half_then_full_disk)
+    with pytest.raises(OSError) as caught:
+        checkpoint.atomic_write(path, b"new contents, longer than the old")
+    assert caught.value.errno == errno.ENOSPC and caught.value.filename == str(path)
+    assert path.read_bytes() == b"old contents" and [p.name for p in tmp_path.iterdir()] == [path.name]
+
+
+def test_a_refused_temporary_file_is_reported_as_the_target(tmp_path, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied", str(tmp_path / ".config.toml.x1y2z3.tmp"))
+    monkeypatch.setattr(checkpoint.tempfile, "mkstemp", refuse)
+    with pytest.raises(PermissionError) as caught:
+        checkpoint.atomic_write(tmp_path / "config.toml", "epochs = 1\n")
+    assert caught.value.filename == str(tmp_path / "config.toml") and ".tmp" not in str(caught.value)
+
+
+def test_remove_temporaries_deletes_only_cut_short_writes(tmp_path):
+    for name in (".model.safetensors.ab12cd.tmp", ".history.csv.x.tmp", "model.safetensors", "notes.tmp"):
+        (tmp_path / name).write_text("x")
+    checkpoint.remove_temporaries(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.safetensors", "notes.tmp"]
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_weights_are_refused_naming_the_file_and_the_tensor(tmp_path, bad):
+    model = models.build("lenet5")
+    state = model.state_dict()
+    state["3.weight"].flat[7] = bad
+    save_model(tmp_path / "model.safetensors", state, {})
+    with pytest.raises(ValueError, match=r"model.safetensors: tensor '3.weight' holds 1 non-finite value "):
+        load_model(tmp_path / "model.safetensors")
+    save_state(tmp_path / "resume.safetensors", {"model": state, "epoch": 1})
+    with pytest.raises(ValueError, match=r"resume.safetensors: tensor 'model.3.weight' holds 1 non-finite"):
+        load_state(tmp_path / "resume.safetensors")

@@ -77,3 +77,46 @@ def test_state_dict_round_trip():
     _, _, other, _ = make(patience=10)
     other.load_state_dict(state)
     assert other.state_dict() == state
+
+
+def test_a_finite_loss_a_hundred_times_the_first_fires_as_an_explosion():
+    _, optimizer, guard, messages = make(patience=1000)
+    guard.observe(2.3, 1, 1)
+    guard.observe(4500.0, 1, 2)  # the smoothed loss: 227, just below 100 x 2.3
+    assert guard.firings == 0
+    guard.observe(5.6e36, 1, 3)
+    assert guard.firings == 1 and optimizer.param_groups[0]["lr"] == 0.05
+    assert "the loss exploded at epoch 1, step 3 (smoothed loss 2.8e+35" in messages[0]
+
+
+def test_with_patience_0_only_non_finite_losses_fire():
+    _, _, guard, _ = make(patience=0)
+    guard.observe(2.3, 1, 1)
+    guard.observe(5.6e36, 1, 2)
+    assert guard.firings == 0
+
+
+def test_a_model_at_chance_after_a_firing_is_a_failed_run():
+    _, _, guard, _ = make(patience=1000)
+    guard.check_learned(0.1, 10)  # no firing: a poor model, not a failed guard
+    guard.fire("the loss exploded")
+    guard.check_learned(0.15, 10)  # 1.5 x chance: learnt something
+    with pytest.raises(TrainingDiverged, match=r"at chance level after the divergence guard fired 1 time "
+                                               r"\(accuracy 11.90% with 10 classes\); last firing: divergence "
+                                               r"guard: the loss exploded"):
+        guard.check_learned(0.119, 10)
+    _, _, off, _ = make(patience=0)
+    off.fire("nan")
+    off.check_learned(0.1, 10)  # patience 0: the studies' setting, which reports such runs itself
+
+
+def test_the_first_loss_is_part_of_the_state():
+    _, _, guard, _ = make(patience=10)
+    guard.observe(2.5, 1, 1)
+    _, _, other, _ = make(patience=10)
+    other.load_state_dict(guard.state_dict())
+    assert other.first_loss == 2.5
+    state = guard.state_dict()
+    del state["first_loss"]  # a resume file of an older handgrad
+    other.load_state_dict(state)
+    assert other.first_loss is None

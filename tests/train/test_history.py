@@ -1,7 +1,7 @@
 """history.csv and the epoch line."""
 
 from handgrad.train import read_csv
-from handgrad.train.history import epoch_line, write_csv
+from handgrad.train.history import epoch_line, readable, write_csv
 
 
 def test_csv_round_trip_with_missing_validation(tmp_path):
@@ -18,3 +18,12 @@ def test_epoch_line():
            "lr": 0.001, "seconds": 3.21}
     assert epoch_line(row, 5) == "epoch 2/5  train loss 0.1235 acc 96.12%  val loss 0.1000 acc 97.00%  lr 0.001  3.2s"
     assert "val" not in epoch_line({**row, "val_loss": None, "val_accuracy": None}, 5)
+
+
+def test_losses_read_as_numbers_at_any_size():
+    assert [readable(x) for x in (2.302585, 0.0012, 0.0, 9999.5, 5568334960165546584794071107444408320.0, 3.2e-7,
+                                  float("nan"), float("inf"))] == [
+        "2.3026", "0.0012", "0.0000", "9999.5000", "5.568e+36", "3.2e-07", "nan", "inf"]
+    row = {"epoch": 1, "train_loss": 5.6e36, "train_accuracy": 0.1, "val_loss": 2e20, "val_accuracy": 0.1,
+           "lr": 1e9, "seconds": 1.0}
+    assert epoch_line(row, 2).startswith("epoch 1/2  train loss 5.6e+36 acc 10.00%  val loss 2e+20 acc")

@@ -5,8 +5,10 @@ import pytest
 from PIL import Image
 
 from handgrad import data
-from handgrad.train import default_data_dir, load_image
+from handgrad.train import default_data_dir, load_image, read_image
+from handgrad.train import images as images_module
 from handgrad.train.images import dataset_layout
+from image_helpers import png_header_only
 
 
 @pytest.fixture(scope="module")
@@ -74,3 +76,55 @@ def test_unreadable_and_missing_images_raise(tmp_path):
         load_image(tmp_path / "notes.png")
     with pytest.raises(FileNotFoundError, match=r"image .*missing.png does not exist"):
         load_image(tmp_path / "missing.png")
+
+
+def test_a_picture_over_the_pixel_limit_is_refused_from_its_header(tmp_path):
+    png_header_only(tmp_path / "huge.png", 20000, 20000)  # 400 million pixels, nothing decoded
+    with pytest.raises(ValueError, match=r"image .*huge.png is 20000x20000 = 400,000,000 pixels; handgrad reads "
+                                         r"at most 150,000,000"):
+        load_image(tmp_path / "huge.png")
+
+
+def test_a_picture_at_the_pixel_limit_is_read(tmp_path, monkeypatch, digits):
+    Image.fromarray(digits[0]).save(tmp_path / "digit.png")
+    monkeypatch.setattr(images_module, "PIXEL_LIMIT", 28 * 28)
+    assert correlation(load_image(tmp_path / "digit.png"), digits[0]) > 0.99
+    monkeypatch.setattr(images_module, "PIXEL_LIMIT", 28 * 28 - 1)
+    with pytest.raises(ValueError, match="at most 783"):
+        load_image(tmp_path / "digit.png")
+
+
+@pytest.mark.parametrize("suffix, mode", [(".png", "L"), (".png", "RGB"), (".png", "RGBA"), (".png", "P"),
+                                          (".jpg", "L"), (".jpg", "RGB")])
+def test_a_large_picture_is_decoded_reduced_and_still_read_right(tmp_path, monkeypatch, digits, suffix, mode):
+    """Before float32, the picture is at most 2 * WORK_SIZE on its longer side; the digit survives."""
+    digit = digits[1]
+    big = Image.fromarray(255 - digit).resize((2100, 2100), Image.Resampling.BILINEAR)  # dark ink on paper
+    page = Image.new("L", (3000, 2400), 255)
+    page.paste(big, (300, 150))
+    page.convert(mode).save(tmp_path / f"page{suffix}", **({"quality": 95} if suffix == ".jpg" else {}))
+    seen = []
+    real_layout = images_module.dataset_layout
+    monkeypatch.setattr(images_module, "dataset_layout", lambda gray, *a: seen.append(gray.shape) or real_layout(
+        gray, *a))
+    out = load_image(tmp_path / f"page{suffix}")
+    assert max(seen[0]) <= 2 * images_module.WORK_SIZE
+    assert correlation(out, digit) > 0.9
+
+
+@pytest.mark.parametrize("make, fragment", [
+    (lambda: Image.new("L", (40, 30), 255), "the image is blank (gray level 255 everywhere)"),
+    (lambda: Image.new("RGB", (40, 30), (0, 0, 0)), "the image is blank (gray level 0 everywhere)"),
+    (lambda: Image.new("L", (1, 1), 17), "the image is blank"),
+    (lambda: Image.new("RGBA", (40, 30), (10, 200, 30, 0)), "the image is fully transparent"),
+    (lambda: Image.fromarray(np.array([[0, 255], [255, 0]], np.uint8)), "the image is only 2x2 pixels"),
+])
+def test_blank_transparent_and_tiny_pictures_get_a_note(tmp_path, make, fragment):
+    make().save(tmp_path / "odd.png")
+    image, note = read_image(tmp_path / "odd.png")
+    assert image.shape == (28, 28) and note is not None and fragment in note
+
+
+def test_an_ordinary_picture_gets_no_note(tmp_path, digits):
+    Image.fromarray(digits[2]).save(tmp_path / "digit.png")
+    assert read_image(tmp_path / "digit.png")[1] is None

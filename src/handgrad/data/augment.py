@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from handgrad.errors import UserError
+
 from handgrad._random import resolve
 
 Transform = Callable[[np.ndarray, np.random.Generator | None], np.ndarray]
@@ -300,14 +302,14 @@ def build_augmentation(spec: str | Sequence[str] | None, fill: float = 0.0) -> C
         name, sep, value = (part.strip() for part in item.partition("="))
         name = name.lower()
         if not sep or not value:
-            raise ValueError(f"augmentation {item!r}: expected name=value, e.g. rotate=15")
+            raise UserError(f"augmentation {item!r}: expected name=value, e.g. rotate=15")
         if name not in _SPEC:
-            raise ValueError(f"unknown augmentation {name!r}; valid names: {', '.join(_SPEC)}")
+            raise UserError(f"unknown augmentation {name!r}; valid names: {', '.join(_SPEC)}")
         if name in built:
-            raise ValueError(f"augmentation {name!r} is given more than once")
+            raise UserError(f"augmentation {name!r} is given more than once")
         parse, make = _SPEC[name]
         try:
             built[name] = make(parse(value), fill)
         except ValueError as exc:
-            raise ValueError(f"augmentation {item!r}: bad value {value!r} ({exc})") from exc
+            raise UserError(f"augmentation {item!r}: bad value {value!r} ({exc})") from exc
     return Compose(tuple(built[name] for name in _SPEC if name in built))

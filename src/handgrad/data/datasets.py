@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from handgrad.data.idx import read_idx
+from handgrad.errors import MissingFileError, UserError
 
 # Accepted dataset name -> folder under the root.
 _FOLDERS = {"mnist": "mnist", "fashion-mnist": "fashion-mnist", "fashion_mnist": "fashion-mnist"}
@@ -22,7 +23,7 @@ _IMAGE_SIZE = (28, 28)
 _NUM_CLASSES = 10
 
 
-class DatasetNotFoundError(FileNotFoundError):
+class DatasetNotFoundError(MissingFileError):
     """A data set's folder or one of its files is missing from the data root."""
 
 
@@ -65,22 +66,22 @@ def _load_checked(
     images_path, labels_path = images_key[0], labels_key[0]
     images, labels = read_idx(images_path), read_idx(labels_path)
     if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != _IMAGE_SIZE:
-        raise ValueError(
+        raise UserError(
             f"{images_path}: expected uint8 images of shape (N, 28, 28), "
             f"got {images.dtype} {images.shape}"
         )
     if labels.dtype != np.uint8 or labels.ndim != 1:
-        raise ValueError(
+        raise UserError(
             f"{labels_path}: expected uint8 labels of shape (N,), "
             f"got {labels.dtype} {labels.shape}"
         )
     if len(images) != len(labels):
-        raise ValueError(
+        raise UserError(
             f"{labels_path}: {len(labels)} labels for {len(images)} images in {images_path}"
         )
     if labels.size and labels.max() >= _NUM_CLASSES:
         bad = int(np.argmax(labels >= _NUM_CLASSES))
-        raise ValueError(
+        raise UserError(
             f"{labels_path}: label {labels[bad]} at index {bad} is outside 0-{_NUM_CLASSES - 1}"
         )
     images.flags.writeable = False
@@ -107,9 +108,9 @@ def load_dataset(
         DatasetNotFoundError: (a FileNotFoundError) the folder or a file is missing.
     """
     if name not in _FOLDERS:
-        raise ValueError(f"unknown data set {name!r}; valid names: {', '.join(_FOLDERS)}")
+        raise UserError(f"unknown data set {name!r}; valid names: {', '.join(_FOLDERS)}")
     if split not in _PREFIXES:
-        raise ValueError(f"unknown split {split!r}; valid splits: {', '.join(_PREFIXES)}")
+        raise UserError(f"unknown split {split!r}; valid splits: {', '.join(_PREFIXES)}")
     folder = Path(root) / _FOLDERS[name]
     images_name, labels_name = _official_names(_PREFIXES[split])
     images_path = _locate(name, folder, images_name)

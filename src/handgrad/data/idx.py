@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from handgrad.errors import UserError
+
 # Type code -> big-endian dtype of the elements as stored.
 _DTYPES = {
     0x08: np.dtype(">u1"),
@@ -41,28 +43,28 @@ def _decompress(path: Path, raw: bytes) -> bytes:
     try:
         return gzip.decompress(raw)
     except (EOFError, zlib.error, OSError) as exc:  # gzip.BadGzipFile is an OSError
-        raise ValueError(f"{path}: corrupt or truncated gzip stream ({exc})") from exc
+        raise UserError(f"{path}: corrupt or truncated gzip stream ({exc})") from exc
 
 
 def _parse(path: Path, data: bytes) -> np.ndarray:
     """Decode the uncompressed bytes of an IDX file, checking every field."""
     if len(data) < 4:
-        raise ValueError(
+        raise UserError(
             f"{path}: truncated header: {len(data)} bytes, an IDX magic number needs 4"
         )
     if data[0] != 0 or data[1] != 0:
-        raise ValueError(
+        raise UserError(
             f"{path}: bad magic number {data[:4].hex()}: an IDX file starts with two zero bytes"
         )
     code, ndim = data[2], data[3]
     if code not in _DTYPES:
         known = ", ".join(f"0x{c:02X} {d.newbyteorder('=').name}" for c, d in _DTYPES.items())
-        raise ValueError(f"{path}: unknown IDX type code 0x{code:02X} (known: {known})")
+        raise UserError(f"{path}: unknown IDX type code 0x{code:02X} (known: {known})")
     if ndim == 0:
-        raise ValueError(f"{path}: number of dimensions is 0, an IDX array needs at least 1")
+        raise UserError(f"{path}: number of dimensions is 0, an IDX array needs at least 1")
     header_len = 4 + 4 * ndim
     if len(data) < header_len:
-        raise ValueError(
+        raise UserError(
             f"{path}: truncated header: {len(data)} bytes, expected {header_len} "
             f"for {ndim} dimensions"
         )
@@ -72,7 +74,7 @@ def _parse(path: Path, data: bytes) -> np.ndarray:
     actual = len(data) - header_len
     if actual != expected:
         fault = "truncated" if actual < expected else f"{actual - expected} trailing bytes"
-        raise ValueError(
+        raise UserError(
             f"{path}: payload is {actual} bytes, expected {expected} for shape {shape} "
             f"of {dtype.newbyteorder('=').name} ({fault})"
         )
@@ -90,10 +92,10 @@ def read_idx(path: str | Path) -> np.ndarray:
     path = Path(path)
     raw = path.read_bytes()  # FileNotFoundError names the path
     if not raw:
-        raise ValueError(f"{path}: file is empty")
+        raise UserError(f"{path}: file is empty")
     data = _decompress(path, raw) if raw[:2] == _GZIP_MAGIC else raw
     if not data:
-        raise ValueError(f"{path}: file is empty after gzip decompression")
+        raise UserError(f"{path}: file is empty after gzip decompression")
     return _parse(path, data)
 
 

@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 from handgrad import experiments
+from handgrad.errors import UserError
 from handgrad.experiments.common import DEFAULT_SEEDS, QUICK_EPOCHS, QUICK_LIMIT, StudyOptions
 from handgrad.experiments.engine import WorkerFailed
 from handgrad.experiments.report import write_index
@@ -105,29 +106,31 @@ def add_sweep_parser(subparsers) -> argparse.ArgumentParser:
 
 def check_storage_arguments(args: argparse.Namespace) -> None:
     if args.workers < 1:
-        raise ValueError(f"--workers must be at least 1, got {args.workers}")
+        raise UserError(f"--workers must be at least 1, got {args.workers}")
     if args.heartbeat < 1:
-        raise ValueError(f"--heartbeat must be at least 1 second, got {args.heartbeat}")
+        raise UserError(f"--heartbeat must be at least 1 second, got {args.heartbeat}")
 
 
 def run_experiment_command(args: argparse.Namespace) -> int:
-    """Run `handgrad experiment` as parsed; returns the exit status (errors raise ValueError for the CLI)."""
+    """Run `handgrad experiment` as parsed; returns the exit status (a user's mistake raises UserError)."""
     if args.list:
         for name, study in experiments.STUDIES.items():
             print(f"{name:<28} {study.summary} [source: {study.source_title}]")
         return 0
     if not args.name:
-        raise ValueError("experiment: give a study NAME, all, or --list; valid experiments: "
-                         + ", ".join(experiments.names()))
+        raise UserError("experiment: give a study NAME, all, or --list; valid experiments: "
+                        + ", ".join(experiments.names()))
     names = experiments.names() if args.name == "all" else [args.name]
-    experiments.get(names[0])  # an unknown name fails here, before any work
+    if names[0] not in experiments.STUDIES:  # before any work
+        raise UserError(f"unknown experiment {names[0]!r}; valid experiments: {', '.join(experiments.names())} "
+                        f"(or all)")
     if args.epochs is not None and args.epochs < 1:
-        raise ValueError(f"--epochs must be at least 1, got {args.epochs}")
+        raise UserError(f"--epochs must be at least 1, got {args.epochs}")
     if args.seeds is not None and args.seeds < 1:
-        raise ValueError(f"--seeds must be at least 1, got {args.seeds}")
+        raise UserError(f"--seeds must be at least 1, got {args.seeds}")
     check_storage_arguments(args)
     if args.name == "all" and (args.storage or args.study_name):
-        raise ValueError("experiment all: --storage and --study-name name one study; give a study NAME")
+        raise UserError("experiment all: --storage and --study-name name one study; give a study NAME")
     for name in names:
         out = None
         if args.out:

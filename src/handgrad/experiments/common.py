@@ -20,7 +20,6 @@ import shlex
 import shutil
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -174,10 +173,6 @@ def data_for(config: TrainConfig, train_images: int = 0) -> PreparedData:
         prepared = dataclasses.replace(prepared, x_train=prepared.x_train[:train_images],
                                        y_train=prepared.y_train[:train_images])
     return prepared
-
-
-def clear_data_cache() -> None:
-    _DATA_CACHE.clear()
 
 
 # -- training ----------------------------------------------------------------------------------
@@ -578,7 +573,3 @@ def curves_figure(variants: list[VariantResult], keys=("train_loss", "val_loss",
             ax.set_visible(False)
 
     return draw
-
-
-def timestamp() -> str:
-    return time.strftime("%Y-%m-%d %H:%M")

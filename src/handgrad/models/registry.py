@@ -21,6 +21,7 @@ import inspect
 from dataclasses import dataclass
 from typing import Callable
 
+from handgrad.errors import UserError
 from handgrad.nn import Module
 
 _TRUE = {"true", "yes", "on", "1"}
@@ -62,7 +63,7 @@ def names() -> list[str]:
 def spec(name: str) -> ModelSpec:
     """The registry entry of `name`; an unknown name raises ValueError listing the valid ones."""
     if name not in _REGISTRY:
-        raise ValueError(f"unknown model {name!r}; valid models: {', '.join(_REGISTRY)}")
+        raise UserError(f"unknown model {name!r}; valid models: {', '.join(_REGISTRY)}")
     return _REGISTRY[name]
 
 
@@ -76,7 +77,7 @@ def resolve_options(name: str, **given) -> dict:
     defaults = spec(name).defaults
     unknown = [key for key in given if key not in defaults]
     if unknown:
-        raise ValueError(f"model {name!r}: unknown option {unknown[0]!r}; valid options: {', '.join(defaults)}")
+        raise UserError(f"model {name!r}: unknown option {unknown[0]!r}; valid options: {', '.join(defaults)}")
     resolved = dict(defaults)
     for key, value in given.items():
         resolved[key] = convert(value, defaults[key], f"model {name!r}: option {key!r}")
@@ -101,9 +102,9 @@ def parse_assignments(items, what: str = "--model-option") -> dict[str, str]:
         key, sep, value = item.partition("=")
         key, value = key.strip(), value.strip()
         if not sep or not key:
-            raise ValueError(f"{what} {item!r}: expected key=value, e.g. dropout=0.5")
+            raise UserError(f"{what} {item!r}: expected key=value, e.g. dropout=0.5")
         if key in parsed:
-            raise ValueError(f"{what} {key!r} is given more than once")
+            raise UserError(f"{what} {key!r} is given more than once")
         parsed[key] = value
     return parsed
 
@@ -115,7 +116,7 @@ def convert(value, default, where: str):
         if not isinstance(items, (list, tuple)):
             items = [items]
         if not items:
-            raise ValueError(f"{where} expects at least one value, got {value!r}")
+            raise UserError(f"{where} expects at least one value, got {value!r}")
         element = default[0] if default else 0
         return tuple(convert(item.strip() if isinstance(item, str) else item, element, where) for item in items)
     kind = type(default)
@@ -141,4 +142,4 @@ def convert(value, default, where: str):
     except ValueError:
         pass
     expected = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}[kind]
-    raise ValueError(f"{where} expects {expected}, got {value!r}")
+    raise UserError(f"{where} expects {expected}, got {value!r}")

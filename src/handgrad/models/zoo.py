@@ -12,6 +12,7 @@ their other options are documented on each builder.
 from __future__ import annotations
 
 from handgrad import nn
+from handgrad.errors import UserError
 from handgrad.models.registry import register
 
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh}
@@ -22,19 +23,19 @@ DROPOUT_PLACES = ("fc", "conv", "both")
 
 def _choice(model: str, key: str, value, valid) -> None:
     if value not in valid:
-        raise ValueError(f"model {model!r}: option {key}={value!r} is not valid; "
+        raise UserError(f"model {model!r}: option {key}={value!r} is not valid; "
                          f"valid values: {', '.join(map(str, valid))}")
 
 
 def _rate(model: str, key: str, value: float) -> None:
     if not 0.0 <= value < 1.0:
-        raise ValueError(f"model {model!r}: option {key}={value} must lie in [0, 1)")
+        raise UserError(f"model {model!r}: option {key}={value} must lie in [0, 1)")
 
 
 def _positive(model: str, key: str, *values) -> None:
     for value in values:
         if not value > 0:
-            raise ValueError(f"model {model!r}: option {key} must be positive, got {value}")
+            raise UserError(f"model {model!r}: option {key} must be positive, got {value}")
 
 
 def _common(model: str, in_channels: int, input_size: int, num_classes: int) -> None:
@@ -79,7 +80,7 @@ def convnet(channels: tuple = (32, 64), kernel_size: int = 5, hidden: int = 128,
     """
     _common("convnet", in_channels, input_size, num_classes)
     if len(channels) != 2:
-        raise ValueError(f"model 'convnet': option channels needs two values, e.g. 32,64; got {channels}")
+        raise UserError(f"model 'convnet': option channels needs two values, e.g. 32,64; got {channels}")
     _positive("convnet", "channels", *channels)
     _positive("convnet", "kernel_size", kernel_size)
     _positive("convnet", "hidden", hidden)
@@ -94,7 +95,7 @@ def convnet(channels: tuple = (32, 64), kernel_size: int = 5, hidden: int = 128,
         layers += [nn.Conv2d(width, out, kernel_size, padding=padding), nn.ReLU(), nn.MaxPool2d(2), *_dropout(conv_drop)]
         width, size = out, (size + 2 * padding - kernel_size + 1) // 2
     if size < 1:
-        raise ValueError(f"model 'convnet': input_size {input_size} is too small for two conv blocks")
+        raise UserError(f"model 'convnet': input_size {input_size} is too small for two conv blocks")
     layers += [nn.Flatten(), nn.Linear(width * size * size, hidden), nn.ReLU(), *_dropout(fc_drop),
                nn.Linear(hidden, num_classes)]
     return nn.Sequential(*layers)
@@ -117,7 +118,7 @@ def three_layer_convnet(num_filters: int = 32, filter_size: int = 7, hidden_dim:
     padding = (filter_size - 1) // 2
     size = (input_size + 2 * padding - filter_size + 1) // 2
     if size < 1:
-        raise ValueError(f"model 'three-layer-convnet': input_size {input_size} is too small for filter_size {filter_size}")
+        raise UserError(f"model 'three-layer-convnet': input_size {input_size} is too small for filter_size {filter_size}")
     return nn.Sequential(
         nn.Conv2d(in_channels, num_filters, filter_size, padding=padding), nn.ReLU(), nn.MaxPool2d(2),
         *_dropout(dropout),
@@ -178,6 +179,6 @@ def initialise(model: nn.Module, scheme: str, std: float = 0.01) -> None:
             elif scheme == "lecun":
                 nn.init.lecun_uniform_(module.weight)
             else:
-                raise ValueError(f"unknown init {scheme!r}; valid values: {', '.join(INITS)}")
+                raise UserError(f"unknown init {scheme!r}; valid values: {', '.join(INITS)}")
             if module.bias is not None:
                 nn.init.zeros_(module.bias)

@@ -31,8 +31,7 @@ import numpy as np
 
 from handgrad.nn import init
 from handgrad.nn.kernels import chwn, col2im, im2col, nchw, output_size, pad, pair, windows
-from handgrad.nn.linear import check_input
-from handgrad.nn.module import Module, Parameter
+from handgrad.nn.module import Module, Parameter, check_input
 
 
 KEEP_COLS_BYTES = 8 << 20  # a training pass keeps cols up to this size for its backward pass

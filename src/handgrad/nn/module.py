@@ -231,6 +231,20 @@ class Module:
         return f"{type(self).__name__}(\n" + "\n".join(lines) + "\n)"
 
 
+def check_input(layer: Module, x, ndim: int, channels: int, axis: int = 1) -> np.ndarray:
+    """Refuse inputs of the wrong rank, width or dtype with a message naming the layer."""
+    x = np.asarray(x)
+    name = type(layer).__name__
+    if x.ndim != ndim:
+        raise ValueError(f"{name}: expected a {ndim}-D input, got shape {x.shape}")
+    if x.shape[axis] != channels:
+        raise ValueError(f"{name}: expected {channels} features/channels on axis {axis}, got shape {x.shape}")
+    if x.dtype != layer.weight.dtype:
+        raise TypeError(f"{name}: input dtype {x.dtype} does not match weight dtype {layer.weight.dtype} "
+                        f"(cast the input, or the model with .to(dtype))")
+    return x
+
+
 class Sequential(Module):
     """Modules applied in order; children are named "0", "1", ... as in PyTorch.
 

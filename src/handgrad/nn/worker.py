@@ -79,7 +79,7 @@ def serve(sock: socket.socket) -> None:
     while True:
         try:
             message, fds = parallel.receive(sock)
-        except EOFError:
+        except (EOFError, OSError):  # the caller closed the socket, or died (SIGKILL: ConnectionResetError)
             return
         kind, *args = message
         try:
@@ -111,4 +111,7 @@ def serve(sock: socket.socket) -> None:
 
 if __name__ == "__main__":
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the caller's to handle; it closes the socket
-    serve(socket.socket(fileno=int(sys.argv[1])))
+    try:
+        serve(socket.socket(fileno=int(sys.argv[1])))
+    except OSError:  # the caller died while this worker was talking to it: nobody is left to tell
+        pass

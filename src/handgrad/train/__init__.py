@@ -16,7 +16,7 @@ from handgrad.train.dataset import PreparedData, class_names, default_data_dir, 
 from handgrad.train.evaluate import Evaluation, confusion_matrix, evaluate, probabilities
 from handgrad.train.guard import DivergenceGuard, TrainingDiverged
 from handgrad.train.history import read_csv
-from handgrad.train.images import load_image
+from handgrad.train.images import load_image, read_image
 from handgrad.train.run import SavedRun, load_run
 from handgrad.train.trainer import RunResult, Trainer, fit, resume
 
@@ -24,5 +24,5 @@ __all__ = [
     "DEFAULT_LR", "LOSS_REDUCTIONS", "OPTIMIZERS", "SCHEDULERS", "DivergenceGuard", "Evaluation", "PreparedData",
     "RunResult", "SavedRun", "TrainConfig", "Trainer", "TrainingDiverged", "class_names", "confusion_matrix",
     "default_data_dir", "evaluate", "fit", "load_image", "load_model", "load_run", "load_state", "prepare",
-    "probabilities", "read_csv", "read_settings", "resume", "save_model", "save_state",
+    "probabilities", "read_csv", "read_image", "read_settings", "resume", "save_model", "save_state",
 ]

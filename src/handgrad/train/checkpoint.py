@@ -24,37 +24,55 @@ from pathlib import Path
 import numpy as np
 import safetensors.numpy
 
-MODEL_FILE = "model.safetensors"
-RESUME_FILE = "resume.safetensors"
+from handgrad.errors import UserError
+
 _MODEL_KEY = "handgrad"
 _STATE_KEY = "handgrad_state"
+TEMP_SUFFIX = ".tmp"  # atomic_write's temporary files: .NAME.XXXXXXXX.tmp
 _FILE_MODE = 0o644  # mkstemp's files are private (0o600); run files are ordinary files
 
 
 def atomic_write(path: str | Path, payload: bytes | str) -> None:
-    """Write `payload` to `path` atomically (temp file, fsync, os.replace, fsync of the directory)."""
+    """Write `payload` to `path` atomically (temp file, fsync, os.replace, fsync of the directory).
+
+    A failure (no space left, no permission, ...) removes the temporary file and raises
+    the OSError with `path` as its filename, never the temporary file's name.
+    """
     path = Path(path)
     payload = payload.encode("utf-8") if isinstance(payload, str) else payload
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        os.fchmod(fd, _FILE_MODE)
-        with os.fdopen(fd, "wb") as file:
-            file.write(payload)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
+        try:
+            try:
+                os.fchmod(fd, _FILE_MODE)
+                view = memoryview(payload)
+                while view:  # os.write may write less than asked
+                    view = view[os.write(fd, view):]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        directory = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
+
+
+def remove_temporaries(directory: str | Path) -> None:
+    """Delete what `atomic_write`s cut short by a crash (or SIGKILL) left in `directory`."""
+    for stale in Path(directory).glob(f".*{TEMP_SUFFIX}"):
+        stale.unlink(missing_ok=True)
 
 
 def read_safetensors(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    """(arrays, metadata) of a safetensors file; a corrupt file raises ValueError naming it."""
+    """(arrays, metadata) of a safetensors file; a corrupt file, or a tensor with nan or inf
+    values, raises UserError naming the file (and the tensor)."""
     path = Path(path)
     payload = path.read_bytes()
     try:
@@ -62,8 +80,16 @@ def read_safetensors(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str,
         header = json.loads(payload[8 : 8 + header_size])
         arrays = safetensors.numpy.load(payload)
     except Exception as exc:  # safetensors raises its own error type for malformed files
-        raise ValueError(f"{path}: not a valid safetensors file ({exc})") from exc
-    return arrays, header.get("__metadata__") or {}
+        raise UserError(f"{path}: not a valid safetensors file ({exc})") from exc
+    metadata = header.get("__metadata__") if isinstance(header, dict) else None
+    if not isinstance(metadata, dict):
+        metadata = {}
+    for key, value in arrays.items():
+        if value.dtype.kind in "fc" and not np.isfinite(value).all():
+            bad = value.size - int(np.count_nonzero(np.isfinite(value)))
+            raise UserError(f"{path}: tensor {key!r} holds {bad:,} non-finite value{'s' if bad != 1 else ''} "
+                            f"(nan or inf) of {value.size:,}; the file is corrupt or the run had diverged")
+    return arrays, metadata
 
 
 def save_model(path: str | Path, state_dict: dict, info: dict) -> None:
@@ -77,8 +103,10 @@ def load_model(path: str | Path) -> tuple[dict[str, np.ndarray], dict]:
     arrays, metadata = read_safetensors(path)
     try:
         info = json.loads(metadata.get(_MODEL_KEY, "{}"))
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: corrupt handgrad metadata ({exc})") from exc
+    except (json.JSONDecodeError, TypeError, RecursionError) as exc:
+        raise UserError(f"{path}: corrupt handgrad metadata ({exc!r})") from exc
+    if not isinstance(info, dict):
+        raise UserError(f"{path}: corrupt handgrad metadata (a {type(info).__name__}, not a table)")
     return arrays, info
 
 
@@ -93,11 +121,14 @@ def load_state(path: str | Path) -> dict:
     """The tree `save_state` wrote; a corrupt or foreign file raises ValueError naming it."""
     arrays, metadata = read_safetensors(path)
     if _STATE_KEY not in metadata:
-        raise ValueError(f"{path}: not a handgrad resume file (no {_STATE_KEY!r} metadata)")
+        raise UserError(f"{path}: not a handgrad resume file (no {_STATE_KEY!r} metadata)")
     try:
-        return _unpack(json.loads(metadata[_STATE_KEY]), arrays)
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise ValueError(f"{path}: corrupt resume state ({exc})") from exc
+        tree = _unpack(json.loads(metadata[_STATE_KEY]), arrays)
+    except (json.JSONDecodeError, KeyError, TypeError, RecursionError) as exc:
+        raise UserError(f"{path}: corrupt resume state ({exc!r})") from exc
+    if not isinstance(tree, dict):
+        raise UserError(f"{path}: corrupt resume state (a {type(tree).__name__}, not a table)")
+    return tree
 
 
 def _pack(value, key: str, arrays: dict):

@@ -22,6 +22,7 @@ except ModuleNotFoundError:  # Python 3.10
 
 import handgrad
 from handgrad import data, models
+from handgrad.errors import UserError
 
 OPTIMIZERS = ("adam", "sgd", "momentum", "adagrad", "rmsprop", "adamw")
 SCHEDULERS = ("none", "step", "cosine", "plateau")
@@ -152,10 +153,10 @@ class TrainConfig:
         _require("seed", self.seed >= 0, "0 or more", self.seed)
         input_size = self.model_options["input_size"]
         if input_size < 28 or (input_size - 28) % 2:
-            raise ValueError(f"model option input_size={input_size}: the data sets' images are 28x28, "
+            raise UserError(f"model option input_size={input_size}: the data sets' images are 28x28, "
                              f"so it must be 28 or 28 plus an even padding (e.g. 32)")
         if self.model_options["in_channels"] != 1:
-            raise ValueError(f"model option in_channels={self.model_options['in_channels']}: "
+            raise UserError(f"model option in_channels={self.model_options['in_channels']}: "
                              f"the data sets' images have 1 channel")
 
     @property
@@ -184,9 +185,9 @@ class TrainConfig:
         known = [f.name for f in dataclasses.fields(cls) if f.name not in _NOT_STORED]
         unknown = [key for key in values if key not in known]
         if unknown:
-            raise ValueError(f"{where}: unknown setting {unknown[0]!r}; valid settings: {', '.join(known)}")
+            raise UserError(f"{where}: unknown setting {unknown[0]!r}; valid settings: {', '.join(known)}")
         if not isinstance(values.get("model_options", {}), dict):
-            raise ValueError(f"{where}: model_options must be a table of option = value")
+            raise UserError(f"{where}: model_options must be a table of option = value")
         return cls(**values)
 
     @classmethod
@@ -201,9 +202,9 @@ def read_settings(path: str | Path) -> dict:
     try:
         values = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
-        raise ValueError(f"{path}: not valid TOML ({exc})") from exc
+        raise UserError(f"{path}: not valid TOML ({exc})") from exc
     except UnicodeDecodeError as exc:
-        raise ValueError(f"{path}: not a text file ({exc})") from exc
+        raise UserError(f"{path}: not a text file ({exc})") from exc
     TrainConfig.from_dict(values, where=str(path))  # refuses unknown settings
     return values
 
@@ -224,9 +225,9 @@ def _flag(name: str) -> str:
 
 def _choice(name: str, value: str, valid) -> None:
     if value not in valid:
-        raise ValueError(f"setting {name!r} ({_flag(name)}): {value!r} is not valid; valid values: {', '.join(valid)}")
+        raise UserError(f"setting {name!r} ({_flag(name)}): {value!r} is not valid; valid values: {', '.join(valid)}")
 
 
 def _require(name: str, ok: bool, expected: str, value) -> None:
     if not ok:
-        raise ValueError(f"setting {name!r} ({_flag(name)}) must be {expected}, got {value!r}")
+        raise UserError(f"setting {name!r} ({_flag(name)}) must be {expected}, got {value!r}")

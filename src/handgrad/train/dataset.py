@@ -16,6 +16,7 @@ import numpy as np
 
 import handgrad
 from handgrad import data
+from handgrad.errors import UserError
 from handgrad.train.config import TrainConfig
 
 MNIST_CLASSES = tuple(str(digit) for digit in range(10))
@@ -66,7 +67,7 @@ def split_training_images(config: TrainConfig) -> tuple[np.ndarray, np.ndarray, 
         images, labels = images[: config.limit], labels[: config.limit]
     train_idx, val_idx = data.train_val_split(len(images), config.val_fraction, config.seed, config.shuffle_split)
     if len(train_idx) == 0:
-        raise ValueError(f"no training images left: limit={config.limit}, val_fraction={config.val_fraction}")
+        raise UserError(f"no training images left: limit={config.limit}, val_fraction={config.val_fraction}")
     return images[train_idx], labels[train_idx], images[val_idx], labels[val_idx]
 
 

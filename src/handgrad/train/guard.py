@@ -3,7 +3,10 @@
 The guard watches the loss of every training step. It fires when
 - a loss is not finite (nan or inf: the step is skipped before its backward), or
 - the smoothed loss (an exponential moving average, weight `SMOOTHING`) has not gone
-  below its best by a relative `MIN_DELTA` for `patience` iterations (0 turns this off).
+  below its best by a relative `MIN_DELTA` for `patience` iterations, or
+- the smoothed loss exploded: it grew above `EXPLOSION` times the first loss of the run
+  (a finite loss of 5e36 at chance accuracy is as diverged as a nan). Both of these
+  rules are off with `patience` 0, which fires on non-finite losses only.
 Firing restores the last good state (parameters, buffers and optimizer state, as
 snapshotted when the smoothed loss reached a new best, at most every
 `SNAPSHOT_EVERY` iterations, and at the start), multiplies the learning rate of every
@@ -24,6 +27,11 @@ from handgrad.optim import Optimizer
 SMOOTHING = 0.05
 MIN_DELTA = 1e-3
 SNAPSHOT_EVERY = 100
+# Two orders of magnitude above the first loss: a cross-entropy that starts at ln(10) = 2.3
+# and reaches 230 is no longer training (a healthy run's worst batch stays near its start).
+EXPLOSION = 100.0
+# A model under 1.5 times the accuracy of guessing has learnt nothing (10 classes: 15 %).
+CHANCE_MARGIN = 1.5
 
 
 class TrainingDiverged(RuntimeError):
@@ -41,6 +49,7 @@ class DivergenceGuard:
         self.firings = 0
         self.events: list[str] = []
         self.iteration = 0
+        self.first_loss: float | None = None
         self._reset_progress()
         self._snapshot()
 
@@ -64,6 +73,12 @@ class DivergenceGuard:
         """Record the (finite) loss of a completed step; fire after `patience` steps without progress."""
         self.iteration += 1
         self.smoothed = loss if self.smoothed is None else self.smoothed + SMOOTHING * (loss - self.smoothed)
+        if self.first_loss is None:
+            self.first_loss = loss
+        if self.patience and self.first_loss > 0 and self.smoothed > EXPLOSION * self.first_loss:
+            self.fire(f"the loss exploded at epoch {epoch}, step {step} (smoothed loss {self.smoothed:.4g}, "
+                      f"{self.smoothed / self.first_loss:.3g} times the first loss {self.first_loss:.4g})")
+            return
         if self.smoothed < self.best * (1 - MIN_DELTA):
             self.best, self.since_best = self.smoothed, 0
             if self.iteration - self.snapshot_iteration >= SNAPSHOT_EVERY:
@@ -73,6 +88,17 @@ class DivergenceGuard:
             if self.patience and self.since_best >= self.patience:
                 self.fire(f"no progress for {self.patience} iterations at epoch {epoch}, step {step} "
                           f"(smoothed loss {self.smoothed:.4g}, best {self.best:.4g})")
+
+    def check_learned(self, accuracy: float, classes: int) -> None:
+        """Raise TrainingDiverged when the guard has fired and the model still guesses.
+
+        Accuracy below `CHANCE_MARGIN` / classes after a firing means the lowered learning
+        rate did not rescue the run; it must not end as a success. Off with `patience` 0.
+        """
+        if self.patience and self.firings and accuracy < CHANCE_MARGIN / classes:
+            raise TrainingDiverged(f"the model is at chance level after the divergence guard fired {self.firings} "
+                                   f"time{'s' if self.firings != 1 else ''} (accuracy {100 * accuracy:.2f}% with "
+                                   f"{classes} classes); last firing: {self.events[-1]}; try a lower --lr")
 
     def fire(self, reason: str) -> None:
         """Restore the last good state and lower the learning rate, or give up after `retries` firings."""
@@ -96,12 +122,13 @@ class DivergenceGuard:
         """Counters, smoothed loss and the snapshot: what an exact resume needs."""
         return {"firings": self.firings, "events": list(self.events), "iteration": self.iteration,
                 "smoothed": self.smoothed, "best": self.best, "since_best": self.since_best,
-                "snapshot_iteration": self.snapshot_iteration, "snapshot": self.snapshot}
+                "snapshot_iteration": self.snapshot_iteration, "snapshot": self.snapshot, "first_loss": self.first_loss}
 
     def load_state_dict(self, state: dict) -> None:
         self.firings, self.events, self.iteration = state["firings"], list(state["events"]), state["iteration"]
         self.smoothed, self.best, self.since_best = state["smoothed"], state["best"], state["since_best"]
         self.snapshot_iteration, self.snapshot = state["snapshot_iteration"], state["snapshot"]
+        self.first_loss = state.get("first_loss")  # absent from the resume files of older versions
 
 
 def _lrs(lrs: list[float]) -> str:

@@ -41,10 +41,16 @@ def _number(text: str):
     return int(value) if value.is_integer() and "." not in text and "e" not in text.lower() else value
 
 
+def readable(loss: float) -> str:
+    """A loss as a person reads it: 4 decimals from 0.001 to 10,000 (2.3026), else 4 digits
+    and an exponent (5.568e+36, 3.2e-07), never a 37-digit number."""
+    return f"{loss:.4f}" if loss == 0 or 1e-3 <= abs(loss) < 1e4 else f"{loss:.4g}"
+
+
 def epoch_line(row: dict, epochs: int) -> str:
     """The one-line summary of an epoch."""
-    line = (f"epoch {row['epoch']}/{epochs}  train loss {row['train_loss']:.4f} "
+    line = (f"epoch {row['epoch']}/{epochs}  train loss {readable(row['train_loss'])} "
             f"acc {100 * row['train_accuracy']:.2f}%")
     if row.get("val_loss") is not None:
-        line += f"  val loss {row['val_loss']:.4f} acc {100 * row['val_accuracy']:.2f}%"
+        line += f"  val loss {readable(row['val_loss'])} acc {100 * row['val_accuracy']:.2f}%"
     return line + f"  lr {row['lr']:.3g}  {row['seconds']:.1f}s"

@@ -6,11 +6,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from handgrad import models
+from handgrad.errors import MissingFileError, UserError
 from handgrad.nn import Module
 from handgrad.train import checkpoint
 from handgrad.train.config import TrainConfig
 from handgrad.train.dataset import normalisation, padding
-from handgrad.train.trainer import CONFIG_FILE
+from handgrad.train.files import CONFIG_FILE, MODEL_FILE
 
 
 @dataclass
@@ -29,19 +30,19 @@ def load_run(run_dir: str | Path) -> SavedRun:
     """Load the model of `run_dir`; a missing directory or file, or weights that do not fit, raise."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
-        raise FileNotFoundError(f"run directory {run_dir} does not exist")
-    config_path, model_path = run_dir / CONFIG_FILE, run_dir / checkpoint.MODEL_FILE
+        raise MissingFileError(f"run directory {run_dir} does not exist")
+    config_path, model_path = run_dir / CONFIG_FILE, run_dir / MODEL_FILE
     if not config_path.is_file():
-        raise FileNotFoundError(f"{run_dir} is not a handgrad run directory: it has no {CONFIG_FILE}")
+        raise MissingFileError(f"{run_dir} is not a handgrad run directory: it has no {CONFIG_FILE}")
     if not model_path.is_file():
-        raise FileNotFoundError(f"{run_dir} has no {checkpoint.MODEL_FILE} yet (no epoch has finished)")
+        raise MissingFileError(f"{run_dir} has no {MODEL_FILE} yet (no epoch has finished)")
     config = TrainConfig.from_toml(config_path).validated()
     model = models.build(config.model, **config.model_options)
     state, info = checkpoint.load_model(model_path)
     try:
         model.load_state_dict(state)
     except ValueError as exc:
-        raise ValueError(f"{model_path} does not fit the run's model {config.model!r}: {exc}") from exc
+        raise UserError(f"{model_path} does not fit the run's model {config.model!r}: {exc}") from exc
     model.eval()
     if "mean" in info and "std" in info:
         mean, std = float(info["mean"]), float(info["std"])

@@ -37,20 +37,18 @@ from tqdm import tqdm
 
 import handgrad
 from handgrad import data, models, nn
+from handgrad.errors import MissingFileError, UserError
 from handgrad.nn import Module
 from handgrad.train import checkpoint
 from handgrad.train.config import TrainConfig
-from handgrad.train.dataset import PreparedData, prepare
+from handgrad.train.dataset import PreparedData, class_names, prepare
 from handgrad.train.evaluate import evaluate
+from handgrad.train.files import CONFIG_FILE, CURVES_FILE, HISTORY_FILE, MODEL_FILE, RESUME_FILE, SUMMARY_FILE
 from handgrad.train.guard import DivergenceGuard
-from handgrad.train.history import epoch_line, write_csv
+from handgrad.train.history import epoch_line, readable, write_csv
 from handgrad.train.optimizers import build_optimizer, build_scheduler
 from handgrad.train.plots import plot_curves
 
-CONFIG_FILE = "config.toml"
-HISTORY_FILE = "history.csv"
-SUMMARY_FILE = "summary.json"
-CURVES_FILE = "curves.png"
 REFRESH = 10  # steps between progress-bar updates
 BAR_INTERVAL = 0.5  # least seconds between redraws of the progress bar
 _FORMAT = 1  # version of the resume state
@@ -186,7 +184,7 @@ class Trainer:
                 if guard.firings != firings:  # the steps counted so far were undone
                     total_loss, correct, seen, firings = 0.0, 0, 0, guard.firings
                 if pending == REFRESH and seen:
-                    bar.set_postfix_str(f"loss {total_loss / seen:.4f} acc {100 * correct / seen:.2f}%", refresh=False)
+                    bar.set_postfix_str(f"loss {readable(total_loss / seen)} acc {100 * correct / seen:.2f}%", refresh=False)
                     bar.update(pending)
                     pending = 0
             bar.update(pending)
@@ -226,6 +224,7 @@ class Trainer:
             checkpoint.atomic_write(self.out / SUMMARY_FILE, json.dumps(result.summary(), indent=2) + "\n")
             plot_curves(self.history, self.out / CURVES_FILE,
                         title=f"{self.config.model} on {self.config.dataset}")
+        self.guard.check_learned(test.accuracy, len(class_names(self.config.dataset)))
         return result
 
     # -- checkpoints -----------------------------------------------------------------------
@@ -251,14 +250,18 @@ class Trainer:
 
     def save_checkpoint(self) -> None:
         """resume.safetensors first (the file a resume reads), then model.safetensors and history.csv."""
-        checkpoint.save_state(self.out / checkpoint.RESUME_FILE, self.state())
-        checkpoint.save_model(self.out / checkpoint.MODEL_FILE, self.model.state_dict(), self.model_info())
+        checkpoint.save_state(self.out / RESUME_FILE, self.state())
+        self.save_model_and_history()
+
+    def save_model_and_history(self) -> None:
+        """model.safetensors and history.csv of the current epoch."""
+        checkpoint.save_model(self.out / MODEL_FILE, self.model.state_dict(), self.model_info())
         write_csv(self.out / HISTORY_FILE, self.history)
 
     def load_state(self, state: dict, where: str) -> None:
         """Restore what `state()` saved."""
         if state.get("format") != _FORMAT:
-            raise ValueError(f"{where}: resume format {state.get('format')!r}, this handgrad reads {_FORMAT}")
+            raise UserError(f"{where}: resume format {state.get('format')!r}, this handgrad reads {_FORMAT}")
         try:
             self.model.load_state_dict(state["model"])
             self.optimizer.load_state_dict(state["optimizer"])
@@ -267,8 +270,11 @@ class Trainer:
             self.guard.load_state_dict(state["guard"])
             handgrad.default_generator().bit_generator.state = state["rng"]
             self.epoch, self.history = int(state["epoch"]), list(state["history"])
-        except (KeyError, TypeError) as exc:
-            raise ValueError(f"{where}: incomplete resume state ({exc!r})") from exc
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise UserError(f"{where}: incomplete resume state ({exc!r})") from exc
+        except ValueError as exc:  # a state of another model or optimizer
+            raise UserError(f"{where} does not fit the run's model {self.config.model!r} and optimizer "
+                            f"{self.config.optimizer!r}: {exc}") from exc
 
 
 def fit(config: TrainConfig, data: PreparedData | None = None, log: Callable[[str], None] | None = None) -> RunResult:
@@ -278,8 +284,8 @@ def fit(config: TrainConfig, data: PreparedData | None = None, log: Callable[[st
     """
     if config.out is not None:
         out = Path(config.out)
-        if (out / CONFIG_FILE).exists() or (out / checkpoint.RESUME_FILE).exists():
-            raise ValueError(f"{out} already holds a run; continue it with --resume {out} or choose another --out")
+        if (out / CONFIG_FILE).exists() or (out / RESUME_FILE).exists():
+            raise UserError(f"{out} already holds a run; continue it with --resume {out} or choose another --out")
     return Trainer(config, data=data, log=log).start().run()
 
 
@@ -295,20 +301,23 @@ def resume(run_dir: str | Path, epochs: int | None = None, quiet: bool = False, 
     """
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
-        raise FileNotFoundError(f"run directory {run_dir} does not exist")
+        raise MissingFileError(f"run directory {run_dir} does not exist")
     config = TrainConfig.from_toml(_require_file(run_dir, CONFIG_FILE))
-    state = checkpoint.load_state(_require_file(run_dir, checkpoint.RESUME_FILE))
+    state = checkpoint.load_state(_require_file(run_dir, RESUME_FILE))
     done = int(state.get("epoch", 0))
     updates = {"out": str(run_dir), "quiet": quiet}
     if epochs is not None:
         if epochs < done:
-            raise ValueError(f"{run_dir} has already trained {done} epochs; --epochs {epochs} cannot shorten it")
+            raise UserError(f"{run_dir} has already trained {done} epochs; --epochs {epochs} cannot shorten it")
         updates["epochs"] = epochs
     if data_dir is not None:
         updates["data_dir"] = str(data_dir)
     trainer = Trainer(dataclasses.replace(config, **updates), log=log)
-    trainer.load_state(state, str(run_dir / checkpoint.RESUME_FILE))
+    trainer.load_state(state, str(run_dir / RESUME_FILE))
+    checkpoint.remove_temporaries(run_dir)
     checkpoint.atomic_write(run_dir / CONFIG_FILE, trainer.config.to_toml())
+    if trainer.epoch:  # a crash between resume.safetensors and the files after it left them an epoch behind
+        trainer.save_model_and_history()
     trainer.log(f"resuming {run_dir} after epoch {done} of {trainer.config.epochs}")
     return trainer.run()
 
@@ -316,5 +325,5 @@ def resume(run_dir: str | Path, epochs: int | None = None, quiet: bool = False, 
 def _require_file(run_dir: Path, name: str) -> Path:
     path = run_dir / name
     if not path.is_file():
-        raise FileNotFoundError(f"{run_dir} is not a resumable handgrad run: it has no {name}")
+        raise MissingFileError(f"{run_dir} is not a resumable handgrad run: it has no {name}")
     return path
