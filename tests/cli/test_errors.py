@@ -155,7 +155,8 @@ def test_evaluate_writes_its_picture_to_out_for_a_run_it_cannot_write_to(capsys,
 def test_a_picture_too_large_to_read_is_one_line(capsys, tmp_path, trained_run):
     out, _ = trained_run
     png_header_only(tmp_path / "huge.png", 20000, 20000)
-    assert "huge.png is 20000x20000 = 400,000,000 pixels" in in_process(capsys, "predict", out, tmp_path / "huge.png")
+    assert "huge.png is 20000x20000 L: decoding it would take 400 MB" in in_process(capsys, "predict", out,
+                                                                                    tmp_path / "huge.png")
 
 
 @pytest.mark.parametrize("error", [RuntimeError("an internal fault"), ValueError("a library ValueError"),

@@ -78,19 +78,20 @@ def test_unreadable_and_missing_images_raise(tmp_path):
         load_image(tmp_path / "missing.png")
 
 
-def test_a_picture_over_the_pixel_limit_is_refused_from_its_header(tmp_path):
-    png_header_only(tmp_path / "huge.png", 20000, 20000)  # 400 million pixels, nothing decoded
-    with pytest.raises(ValueError, match=r"image .*huge.png is 20000x20000 = 400,000,000 pixels; handgrad reads "
-                                         r"at most 150,000,000"):
+def test_a_picture_over_the_memory_limit_is_refused_from_its_header(tmp_path):
+    png_header_only(tmp_path / "huge.png", 20000, 20000)  # 400 million gray pixels, nothing to decode
+    with pytest.raises(ValueError, match=r"image .*huge.png is 20000x20000 L: decoding it would take 400 MB, over "
+                                         r"handgrad's limit of 160 MB"):
         load_image(tmp_path / "huge.png")
 
 
-def test_a_picture_at_the_pixel_limit_is_read(tmp_path, monkeypatch, digits):
-    Image.fromarray(digits[0]).save(tmp_path / "digit.png")
-    monkeypatch.setattr(images_module, "PIXEL_LIMIT", 28 * 28)
+@pytest.mark.parametrize("mode, per_pixel", [("L", 1), ("RGB", 4), ("P", 2)])  # P: + its conversion to L
+def test_a_picture_at_the_memory_limit_is_read(tmp_path, monkeypatch, digits, mode, per_pixel):
+    Image.fromarray(digits[0]).convert(mode).save(tmp_path / "digit.png")
+    monkeypatch.setattr(images_module, "MEMORY_LIMIT", 28 * 28 * per_pixel)
     assert correlation(load_image(tmp_path / "digit.png"), digits[0]) > 0.99
-    monkeypatch.setattr(images_module, "PIXEL_LIMIT", 28 * 28 - 1)
-    with pytest.raises(ValueError, match="at most 783"):
+    monkeypatch.setattr(images_module, "MEMORY_LIMIT", 28 * 28 * per_pixel - 1)
+    with pytest.raises(ValueError, match=f"digit.png is 28x28 {mode}: decoding it would take"):
         load_image(tmp_path / "digit.png")
 
 

@@ -12,12 +12,15 @@ Pillow reads):
 4. the bounding box of what is left is resized so its longer side fits the box;
 5. it is placed in 28x28, centred as the data set centres its images.
 
-Memory stays bounded on any picture: one with more than `PIXEL_LIMIT` pixels is refused
-(read from its header, before anything is decoded), a JPEG is decoded at 1/2, 1/4 or
-1/8 of its size by the decoder itself (Pillow's `draft`), and any picture is shrunk by
-an integer factor (`reduce`, a box average) until its longer side is at most
-`2 * WORK_SIZE` before it becomes float32. A 12000x12000 grayscale PNG takes about the
-memory of its decoded pixels (144 MB) and no more (reports/benchmarks.md).
+Memory stays bounded on any picture. A JPEG is decoded at 1/2, 1/4 or 1/8 of its size by
+the decoder itself (Pillow's `draft`); other formats decode whole, so a picture whose
+decoded pixels would take more than `MEMORY_LIMIT` bytes is refused, from its header,
+before anything is decoded (Pillow keeps a gray or palette pixel in 1 byte and a colour
+one in 4: the limit is 160 million gray pixels, 12,649 x 12,649, or 40 million colour
+ones). Once decoded, the picture is shrunk by an integer factor (`reduce`, a box
+average) until its longer side is at most `2 * WORK_SIZE`, and only then becomes
+float32. A 12000x12000 grayscale PNG peaks at the memory of its decoded pixels (144 MB)
+plus little (reports/benchmarks.md).
 `read_image` also says when the answer for a picture means little: a blank (one gray
 level), fully transparent or tiny picture.
 """
@@ -36,10 +39,10 @@ SIZE = 28
 NOISE = 0.1
 # data set -> (side of the box the longer side is scaled to, centre by centre of mass?)
 LAYOUTS = {"mnist": (20, True), "fashion-mnist": (28, False)}
-# The largest picture read: 150 million pixels (12,247 x 12,247); a grayscale one that
-# size decodes to 150 MB. Pillow's own check (a warning above 89 million pixels, an
-# error above twice that) is replaced by this one.
-PIXEL_LIMIT = 150_000_000
+# The most memory the decoded pixels of a picture may take (see the module docstring).
+# Pillow's own check (a warning above 89 million pixels, an error above twice that,
+# whatever the mode) is replaced by this one.
+MEMORY_LIMIT = 160_000_000
 # Pictures are shrunk to a longer side between WORK_SIZE and 2 * WORK_SIZE pixels before
 # they become float32: a digit a tenth of the picture wide still spans 50 pixels or more
 # of it, far more than the 20 of its box.
@@ -52,7 +55,7 @@ def load_image(path: str | Path, dataset: str = "mnist") -> np.ndarray:
     """The uint8 (28, 28) version of the picture at `path`, laid out as `dataset`'s images.
 
     A missing file raises MissingFileError (a FileNotFoundError); one Pillow cannot
-    read, or one over `PIXEL_LIMIT` pixels, raises UserError (a ValueError).
+    read, or one over `MEMORY_LIMIT`, raises UserError (a ValueError).
     """
     return read_image(path, dataset)[0]
 
@@ -63,10 +66,7 @@ def read_image(path: str | Path, dataset: str = "mnist") -> tuple[np.ndarray, st
     try:
         with _without_pillows_size_check(), Image.open(path) as image:
             width, height = image.size
-            if width * height > PIXEL_LIMIT:
-                raise UserError(f"image {path} is {width}x{height} = {width * height:,} pixels; handgrad reads "
-                                f"at most {PIXEL_LIMIT:,} (scale it down first)")
-            gray, alpha = _decode_reduced(image)
+            gray, alpha = _decode_reduced(image, path)
     except FileNotFoundError:
         raise MissingFileError(f"image {path} does not exist") from None
     except IsADirectoryError:
@@ -90,16 +90,24 @@ def _without_pillows_size_check():
         Image.MAX_IMAGE_PIXELS = limit
 
 
-def _decode_reduced(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
+def _decode_reduced(image: Image.Image, path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     """(gray levels float32, alpha uint8 or None) of an opened picture, decoded reduced (see the docstring)."""
     factor = max(1, max(image.size) // WORK_SIZE)
     if factor > 1 and image.format == "JPEG":
         image.draft("L" if image.mode in ("L", "RGB", "CMYK", "YCbCr") else None,
                     (image.size[0] // factor, image.size[1] // factor))
-    image.load()
     transparent = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
-    if image.mode not in _REDUCIBLE:
-        image = image.convert("RGBA" if transparent else "L")
+    reducible = image.mode if image.mode in _REDUCIBLE else "RGBA" if transparent else "L"
+    width, height = image.size
+    needed = width * height * (_stored_bytes(image.mode) + (_stored_bytes(reducible) if reducible != image.mode
+                                                            else 0))
+    if needed > MEMORY_LIMIT:
+        raise UserError(f"image {path} is {width}x{height} {image.mode}: decoding it would take "
+                        f"{needed / 1e6:,.0f} MB, over handgrad's limit of {MEMORY_LIMIT / 1e6:,.0f} MB "
+                        f"(160 million gray or 40 million colour pixels); scale it down, or make it grayscale")
+    image.load()
+    if image.mode != reducible:
+        image = image.convert(reducible)
     factor = max(1, max(image.size) // WORK_SIZE)
     if factor > 1:
         image = image.reduce(factor)
@@ -109,6 +117,11 @@ def _decode_reduced(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
         alpha = np.asarray(image.getchannel("A"))
         image = Image.alpha_composite(Image.new("RGBA", image.size, (255, 255, 255, 255)), image)
     return np.asarray(image.convert("L"), dtype=np.float32), alpha
+
+
+def _stored_bytes(mode: str) -> int:
+    """Bytes Pillow keeps per pixel of `mode` (1 for 1/L/P, 2 for I;16, else a 32-bit word)."""
+    return 1 if mode in ("1", "L", "P") else 2 if mode.startswith("I;16") else 4
 
 
 def _note(width: int, height: int, gray: np.ndarray, alpha: np.ndarray | None) -> str | None:
