@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from handgrad import optim
+from handgrad import nn, optim
 from handgrad.nn.module import Parameter
 
 SHAPES = [(8, 5), (8,), (3, 8)]
@@ -353,3 +353,43 @@ def test_updates_together_write_the_state_in_place_and_only_for_elementwise_opti
     monkeypatch.setattr(opt, "_update", lambda *args: calls.append(args[0]) or update(*args))
     run(opt, params, gradient_sequence(np.float64, steps=1))
     assert calls == params
+
+
+@pytest.mark.parametrize("name,kwargs", CASES, ids=CASE_IDS)
+def test_batch_norms_weight_and_bias_in_one_group_match_torch(name, kwargs):
+    """BatchNorm's weight and bias have the same shape and sit in one group, so the joint
+    update of small parameters must give each its own numbers back (not the other's)."""
+    model = nn.Sequential(nn.Linear(5, 6), nn.BatchNorm1d(6), nn.Linear(6, 6))  # three (6,)-shaped parameters
+    params = list(model.parameters())
+    tparams = [torch.tensor(p.data.copy(), requires_grad=True) for p in params]
+    opt = getattr(optim, name)(params, **kwargs)
+    topt = getattr(torch.optim, name)(tparams, foreach=False, **kwargs)
+    rng = np.random.default_rng(7)
+    arrays = [p.data for p in params]
+    for _ in range(5):
+        opt.zero_grad()
+        topt.zero_grad()
+        for param, tparam in zip(params, tparams):
+            grad = rng.standard_normal(param.shape).astype(np.float32)
+            param.accumulate(grad)
+            tparam.grad = torch.tensor(grad.copy())
+        opt.step()
+        topt.step()
+        for (key, param), tparam in zip(model.named_parameters(), tparams):
+            np.testing.assert_allclose(param.data, tparam.detach().numpy(), **TOLERANCE[np.float32], err_msg=key)
+    assert all(param.data is array for param, array in zip(params, arrays)), "a step rebound .data"
+
+
+@pytest.mark.parametrize("name,kwargs", CASES, ids=CASE_IDS)
+def test_a_step_writes_into_each_parameters_own_array(name, kwargs):
+    """Views of `.data` (the worker processes' shared memory, a user's own references) see
+    every step: the optimizer writes in place, small parameters and large ones alike."""
+    params = make_params(np.float32) + [Parameter(np.ones((70, 70), np.float32))]
+    views = [p.data[...] for p in params]
+    before = [v.copy() for v in views]
+    opt = getattr(optim, name)(params, **kwargs)
+    grads = [step + [np.full((70, 70), 0.01, np.float32)] for step in gradient_sequence(np.float32, steps=2)]
+    run(opt, params, grads)
+    for param, view, old in zip(params, views, before):
+        assert np.shares_memory(param.data, view) and np.array_equal(param.data, view)
+        assert not np.array_equal(view, old)
