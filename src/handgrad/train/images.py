@@ -28,6 +28,7 @@ level), fully transparent or tiny picture.
 from __future__ import annotations
 
 import contextlib
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -64,7 +65,7 @@ def read_image(path: str | Path, dataset: str = "mnist") -> tuple[np.ndarray, st
     """(`load_image`'s array, a note when the answer for this picture means little, else None)."""
     path = Path(path)
     try:
-        with _without_pillows_size_check(), Image.open(path) as image:
+        with _quiet_pillow(), Image.open(path) as image:
             width, height = image.size
             gray, alpha = _decode_reduced(image, path)
     except FileNotFoundError:
@@ -81,11 +82,15 @@ def read_image(path: str | Path, dataset: str = "mnist") -> tuple[np.ndarray, st
 
 
 @contextlib.contextmanager
-def _without_pillows_size_check():
-    """Pillow's decompression-bomb check off: `read_image` checks the size itself, in one line."""
+def _quiet_pillow():
+    """Pillow's decompression-bomb check off (`read_image` checks the size itself, in one
+    line) and its warnings on odd files (corrupt EXIF, ...) unprinted: a picture it can
+    decode is read, one it cannot is one line."""
     limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
     try:
-        yield
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
     finally:
         Image.MAX_IMAGE_PIXELS = limit
 

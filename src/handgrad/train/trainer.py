@@ -270,8 +270,8 @@ class Trainer:
             self.guard.load_state_dict(state["guard"])
             handgrad.default_generator().bit_generator.state = state["rng"]
             self.epoch, self.history = int(state["epoch"]), list(state["history"])
-        except (KeyError, TypeError, AttributeError) as exc:
-            raise UserError(f"{where}: incomplete resume state ({exc!r})") from exc
+        except (KeyError, TypeError, AttributeError, IndexError, OverflowError) as exc:
+            raise UserError(f"{where}: incomplete or corrupt resume state ({exc!r})") from exc
         except ValueError as exc:  # a state of another model or optimizer
             raise UserError(f"{where} does not fit the run's model {self.config.model!r} and optimizer "
                             f"{self.config.optimizer!r}: {exc}") from exc
