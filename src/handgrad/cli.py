@@ -55,6 +55,7 @@ from handgrad.train import (
     read_settings,
     resume,
 )
+from handgrad.train.dataset import normalisation, padding
 from handgrad.train.files import CONFUSION_FILE
 from handgrad.train.history import readable
 from handgrad.train.plots import plot_confusion
@@ -160,6 +161,10 @@ def build_parser() -> argparse.ArgumentParser:
     summary.add_argument("--model", default=_DEFAULTS.model, metavar="NAME",
                          help=f"one of {', '.join(models.names())} (default: {_DEFAULTS.model})")
     summary.add_argument("--model-option", dest="model_option", action="append", default=[], metavar="KEY=VALUE")
+    summary.add_argument("--torch", action="store_true", help="also print the torch.nn.Sequential that loads the "
+                                                              "model's model.safetensors, and the input normalisation")
+    summary.add_argument("--dataset", default=_DEFAULTS.dataset, metavar="NAME",
+                         help=f"data set whose normalisation --torch prints (default: {_DEFAULTS.dataset})")
     add_experiment_parser(commands)
     _add_train_flags(add_sweep_parser(commands))
     return parser
@@ -296,6 +301,19 @@ def cmd_summary(args: argparse.Namespace) -> int:
     given = ", ".join(f"{k}={v}" for k, v in options.items())
     print(f"{args.model}" + (f" ({given})" if given else ""))
     print(models.summary(model, models.input_shape(args.model, **options)))
+    if args.torch:
+        config = TrainConfig(model=args.model, model_options=options, dataset=args.dataset).validated()
+        mean, std = normalisation(config)
+        pad = padding(config)
+        print(f"\nThe same model in PyTorch (state-dict keys and shapes as in model.safetensors, so "
+              f"model.load_state_dict(safetensors.torch.load_file(PATH)) loads a run's weights):\n")
+        print(models.torch_code(model))
+        print(f"\nInputs as handgrad trains on them: float32 (N, 1, {28 + 2 * pad}, {28 + 2 * pad}), "
+              f"x = (pixels / 255 - mean) / std with mean {mean:.6f} and std {std:.6f} ({args.dataset}'s "
+              f"training pixels under the default split; a run's own are \"mean\" and \"std\" in the "
+              f"\"handgrad\" metadata of its model.safetensors)"
+              + (f", bordered by {pad} pixels of the background value -mean/std = {-mean / std:.6f}" if pad else "")
+              + "; the data sets' images are white on black, as load_image lays out any picture.")
     return 0
 
 

@@ -49,3 +49,19 @@ def test_summary_prints_the_layer_table_and_totals():
     assert result.stdout.splitlines()[0] == "lenet5 (batch_norm=true)"
     assert "BatchNorm2d" in result.stdout and "(120, 1, 1)" in result.stdout
     assert "Total parameters: 61,750" in result.stdout
+
+
+def test_summary_torch_prints_the_torch_model_and_the_normalisation(capsys):
+    from handgrad import data as hg_data
+    from handgrad.cli import main
+
+    assert main(["summary", "--model", "lenet5", "--model-option", "input_size=32", "--torch"]) == 0
+    out = capsys.readouterr().out
+    assert "    nn.Conv2d(1, 6, kernel_size=(5, 5), stride=(1, 1), padding=(0, 0), bias=True),  # 0\n" in out
+    assert "    nn.Linear(in_features=84, out_features=10, bias=True),  # 11\n)" in out
+    images, _ = hg_data.load_dataset("mnist", default_data_dir(), "train")
+    mean, std = hg_data.dataset_stats(images)  # all 60,000; the run's split holds 54,000 of them
+    line = next(line for line in out.splitlines() if line.startswith("Inputs as handgrad trains on them"))
+    assert "float32 (N, 1, 32, 32)" in line and "bordered by 2 pixels" in line
+    shown = [float(word) for word in line.replace(",", " ").split() if word[:1].isdigit() and "." in word]
+    assert abs(shown[0] - mean) < 2e-3 and abs(shown[1] - std) < 2e-3

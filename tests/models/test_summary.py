@@ -1,7 +1,10 @@
 """summary(): output shapes and parameter counts of every layer, totals, for any model."""
 
 import numpy as np
+import pytest
+import torch
 
+import handgrad
 from handgrad import models, nn
 
 
@@ -52,3 +55,21 @@ def test_summary_walks_nested_modules_in_eval_mode_and_restores_the_mode():
     assert int(model.features[1].num_batches_tracked) == 0  # eval mode: running statistics untouched
     assert model.training and "forward" not in vars(model.features[0])
     model(np.zeros((2, 1, 8, 8), np.float32))  # still an ordinary model afterwards
+
+
+@pytest.mark.parametrize("name, options", [
+    ("lenet5", {}), ("lenet5", {"batch_norm": True, "dropout": 0.3, "activation": "tanh", "pool": "avg"}),
+    ("lenet5", {"input_size": 32}), ("mlp", {}), ("convnet", {"dropout": 0.2}),
+    ("three-layer-convnet", {}),
+])
+def test_torch_code_builds_the_model_that_loads_its_weights_and_computes_the_same(name, options):
+    handgrad.manual_seed(3)
+    model = models.build(name, **options).eval()
+    namespace = {}
+    exec(models.torch_code(model), namespace)
+    twin = namespace["model"].eval()
+    twin.load_state_dict({key: torch.from_numpy(value) for key, value in model.state_dict().items()})  # strict
+    x = np.random.default_rng(0).standard_normal((4, *models.input_shape(name, **options))).astype(np.float32)
+    with torch.no_grad():
+        expected = twin(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(model(x), expected, rtol=1e-4, atol=1e-5)

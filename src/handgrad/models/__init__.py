@@ -18,9 +18,9 @@ from handgrad.models.registry import (
     resolve_options,
     spec,
 )
-from handgrad.models.summary import LayerRow, Summary, summary
+from handgrad.models.summary import LayerRow, Summary, summary, torch_code
 
 __all__ = [
     "build", "convert", "input_shape", "names", "options", "parse_assignments", "register", "resolve_options",
-    "spec", "summary", "Summary", "LayerRow",
+    "spec", "summary", "Summary", "LayerRow", "torch_code",
 ]

@@ -99,3 +99,16 @@ def summary(model: Module, input_shape) -> Summary:
         model.train(was_training)
     total = sum(p.data.size for p in model.parameters())
     return Summary(input_shape, tuple(rows), tuple(np.shape(out)[1:]), total)
+
+
+def torch_code(model: Sequential) -> str:
+    """Python that builds the `torch.nn.Sequential` equivalent of a registry model.
+
+    Each layer's repr is already its torch.nn constructor call (the same arguments under
+    the same names), so the torch model has the same state-dict keys and shapes, and
+    `load_state_dict(safetensors.torch.load_file("model.safetensors"))` fills it.
+    """
+    if not isinstance(model, Sequential) or any(layer._modules for layer in model):
+        raise TypeError("torch_code needs a Sequential of layers, as every registry model is")
+    layers = "\n".join(f"    nn.{layer!r},  # {name}" for name, layer in model._modules.items())
+    return f"from torch import nn\n\nmodel = nn.Sequential(\n{layers}\n)"
