@@ -7,7 +7,7 @@ hypothesis profiles, and CI's rule on skipped tests.
   Each property test states its own example budget (`max_examples`).
 - Under CI=true a skipped test fails, unless it is on `ALLOWED_SKIPS` with the reason why
   that skip is right on a CI machine. A missing browser, a missing extra or missing data
-  is a broken CI set-up, not a reason to pass. pytest runs with `-rs` (pyproject's
+  is a broken CI set-up, not a reason to pass. pytest runs with `-rfEs` (pyproject's
   addopts), so the log lists every skip with its reason.
 """
 
