@@ -63,7 +63,6 @@ from handgrad.experiments.cli import (
     add_experiment_parser,
     add_sweep_parser,
     check_storage_arguments,
-    engine_user_errors,
     run_experiment_command,
 )
 from handgrad.experiments.engine import WorkerFailed
@@ -320,11 +319,6 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     """Search the `--search` settings of a `handgrad train` run; the others as the train flags say."""
-    with engine_user_errors():
-        return _sweep(args)
-
-
-def _sweep(args: argparse.Namespace) -> int:
     if args.spec:  # a worker of a pool: the sweep as its parent wrote it
         spec = SweepSpec.from_json(json.loads(Path(args.spec).read_text(encoding="utf-8")))
     else:

@@ -30,6 +30,7 @@ import importlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from handgrad.errors import UserError
 from handgrad.experiments.common import StudyOptions
 
 
@@ -75,7 +76,7 @@ def names() -> list[str]:
 def get(name: str):
     """The module of study `name`; unknown names raise ValueError listing the valid ones."""
     if name not in STUDIES:
-        raise ValueError(f"unknown experiment {name!r}; valid experiments: {', '.join(STUDIES)} (or all)")
+        raise UserError(f"unknown experiment {name!r}; valid experiments: {', '.join(STUDIES)} (or all)")
     return importlib.import_module(f"handgrad.experiments.{STUDIES[name].module}")
 
 

@@ -17,7 +17,6 @@ Wired into `handgrad.cli` with `add_experiment_parser(subparsers)` and
 from __future__ import annotations
 
 import argparse
-import contextlib
 import time
 from pathlib import Path
 
@@ -105,19 +104,6 @@ def add_sweep_parser(subparsers) -> argparse.ArgumentParser:
     return parser
 
 
-@contextlib.contextmanager
-def engine_user_errors():
-    """The study engine (store.py, sweep.py) still says a user's mistake (a bad --storage URL
-    or --search) with ValueError; until it raises UserError itself, a ValueError crossing
-    this boundary is taken as the user's."""
-    try:
-        yield
-    except UserError:
-        raise
-    except ValueError as exc:
-        raise UserError(str(exc)) from exc
-
-
 def check_storage_arguments(args: argparse.Namespace) -> None:
     if args.workers < 1:
         raise UserError(f"--workers must be at least 1, got {args.workers}")
@@ -155,8 +141,7 @@ def run_experiment_command(args: argparse.Namespace) -> int:
                                report_only=args.report_only, pool_member=args.pool_member, threads=args.threads)
         started = time.perf_counter()
         try:
-            with engine_user_errors():
-                path = experiments.run(name, options)
+            path = experiments.run(name, options)
         except KeyboardInterrupt:
             raise KeyboardInterrupt(f"interrupted; the finished trials are kept in the storage: run the same "
                                     f"command to continue {name}") from None

@@ -26,6 +26,8 @@ import optuna
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
 
+from handgrad.errors import UserError
+
 STORAGE_FILE = "study.db"
 HEARTBEAT_SECONDS = 10  # a running trial's heartbeat; stale after Optuna's grace period (2 beats)
 RETRIES = 3  # how often a trial whose worker died is queued again
@@ -51,8 +53,8 @@ def storage_url(url: str | None, out: Path) -> str:
     try:
         parsed = make_url(url)
     except ArgumentError:
-        raise ValueError(f"--storage {url!r}: not a database URL (e.g. sqlite:///study.db or "
-                         f"postgresql://user:password@host/dbname)") from None
+        raise UserError(f"--storage {url!r}: not a database URL (e.g. sqlite:///study.db or "
+                        f"postgresql://user:password@host/dbname)") from None
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
     return parsed.render_as_string(hide_password=False)
@@ -68,7 +70,7 @@ def shown(url: str) -> str:
 def open_storage(url: str, heartbeat: int = HEARTBEAT_SECONDS) -> RDBStorage:
     """Optuna's RDB storage at `url`, with heartbeats and retries of trials whose worker died.
 
-    An unreachable or unusable database raises ValueError naming it (password hidden).
+    An unreachable or unusable database raises UserError naming it (password hidden).
     """
     from sqlalchemy.exc import SQLAlchemyError
 
@@ -87,7 +89,7 @@ def open_storage(url: str, heartbeat: int = HEARTBEAT_SECONDS) -> RDBStorage:
                                  heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=RETRIES))
     except (SQLAlchemyError, ImportError, ValueError, OSError) as error:
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise ValueError(f"--storage {shown(url)}: cannot open the database: {reason}") from None
+        raise UserError(f"--storage {shown(url)}: cannot open the database: {reason}") from None
     if url.startswith("sqlite:"):
         _begin_immediately(storage.engine)
     return storage
@@ -108,14 +110,14 @@ def _begin_immediately(engine) -> None:
 
 
 def open_study(storage: RDBStorage, name: str, fingerprint: dict, direction: str = "maximize") -> optuna.Study:
-    """The Optuna study `name` in `storage`, created if new; one made for something else raises ValueError."""
+    """The Optuna study `name` in `storage`, created if new; one made for something else raises UserError."""
     study = optuna.create_study(storage=storage, study_name=name, load_if_exists=True, direction=direction)
     existing = study.user_attrs.get(FINGERPRINT)
     if existing is None:
         study.set_user_attr(FINGERPRINT, fingerprint)
     elif existing != fingerprint:
         differing = sorted(k for k in set(existing) | set(fingerprint) if existing.get(k) != fingerprint.get(k))
-        raise ValueError(
+        raise UserError(
             f"the storage holds a different study named {name!r} (it differs in "
             + ", ".join(f"{k}: {existing.get(k)!r} there, {fingerprint.get(k)!r} here" for k in differing)
             + "); use another --storage or --study-name")

@@ -34,6 +34,7 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
+from handgrad.errors import UserError
 from handgrad.experiments import store
 from handgrad.experiments.engine import POLL_SECONDS, cores, run_pool, trial_threads
 from handgrad.experiments.report import fmt, markdown_table
@@ -77,33 +78,33 @@ class Search:
             return list(self.choices)
         if self.kind == "int":
             return list(range(int(self.low), int(self.high) + 1))
-        raise ValueError(f"--search {self.name}: --sampler grid needs choice:... or int:LO:HI, not {self.kind}")
+        raise UserError(f"--search {self.name}: --sampler grid needs choice:... or int:LO:HI, not {self.kind}")
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
 
 
 def parse_search(text: str, fields: set[str]) -> Search:
-    """`NAME=KIND:ARGS` as a Search; anything malformed raises ValueError quoting it."""
+    """`NAME=KIND:ARGS` as a Search; anything malformed raises UserError quoting it."""
     name, sep, spec = text.partition("=")
     kind, _, rest = spec.partition(":")
     where = f"--search {text!r}"
     if not sep or not name or kind not in KINDS or not rest:
-        raise ValueError(f"{where}: expected NAME=KIND:ARGS with KIND one of {', '.join(KINDS)} "
-                         f"(e.g. lr=log:1e-4:1e-1, model.dropout=choice:0,0.25,0.5)")
+        raise UserError(f"{where}: expected NAME=KIND:ARGS with KIND one of {', '.join(KINDS)} "
+                        f"(e.g. lr=log:1e-4:1e-1, model.dropout=choice:0,0.25,0.5)")
     if not name.startswith("model.") and name.replace("-", "_") not in fields:
-        raise ValueError(f"{where}: {name!r} is not a setting of handgrad train; use a flag's name without its "
-                         f"dashes (lr, weight-decay, batch-size, ...) or model.OPTION")
+        raise UserError(f"{where}: {name!r} is not a setting of handgrad train; use a flag's name without its "
+                        f"dashes (lr, weight-decay, batch-size, ...) or model.OPTION")
     if kind == "choice":
         return Search(name, kind, choices=tuple(_value(v) for v in rest.split(",")))
     bounds = rest.split(":")
     try:
         low, high = (float(b) for b in bounds)
     except ValueError:
-        raise ValueError(f"{where}: {kind} needs LO:HI, two numbers") from None
+        raise UserError(f"{where}: {kind} needs LO:HI, two numbers") from None
     if not low < high or (kind == "log" and low <= 0) or (kind == "int" and not (low.is_integer() and high.is_integer())):
-        raise ValueError(f"{where}: need LO < HI" + (", both above 0" if kind == "log" else "")
-                         + (", both integers" if kind == "int" else ""))
+        raise UserError(f"{where}: need LO < HI" + (", both above 0" if kind == "log" else "")
+                        + (", both integers" if kind == "int" else ""))
     return Search(name, kind, low, high)
 
 
@@ -385,7 +386,7 @@ def run_sweep(spec: SweepSpec, out: Path, storage: str | None = None, workers: i
               threads: int | None = None) -> Path | None:
     """Run (or continue) a sweep; returns its report (None for a worker of a pool)."""
     if spec.trials < 1:
-        raise ValueError(f"--trials must be at least 1, got {spec.trials}")
+        raise UserError(f"--trials must be at least 1, got {spec.trials}")
     if spec.sampler == "grid":
         for search in spec.searches:
             search.grid()
