@@ -106,15 +106,19 @@ class DivergenceGuard:
                                    f"time{'s' if self.firings != 1 else ''} (accuracy {100 * accuracy:.2f}% with "
                                    f"{classes} classes); last firing: {self.events[-1]}; try a lower --lr")
 
-    def check_ratios(self, ratios: dict[str, float], epoch: int, step: int, layers: dict[str, str] | None = None) -> None:
+    def check_ratios(self, ratios: dict[str, float | None], epoch: int, step: int,
+                     layers: dict[str, str] | None = None) -> None:
         """Fire when a parameter's update-to-weight ratio has been out of range for `window`
-        iterations. `ratios`: parameter name -> ratio of this step (nan: undefined, ignored);
+        iterations. `ratios`: parameter name -> ratio of this step (None: undefined, ignored;
+        nan, from weights gone non-finite, counts as exploding);
         `layers`: parameter name -> its layer's type, for the message."""
         if not self.window:
             return
         low, high = RATIO_RANGE
         for name, ratio in ratios.items():
-            direction = "above" if ratio > high or ratio == math.inf else "below" if ratio < low else None
+            if ratio is None:
+                continue
+            direction = "above" if not ratio <= high else "below" if ratio < low else None
             streak = self.ratio_streaks.get(name)
             if direction is None:
                 self.ratio_streaks.pop(name, None)

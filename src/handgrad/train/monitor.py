@@ -8,7 +8,8 @@ them) and per parameter:
   outside [0.01, 0.99] (saturated units pass almost no gradient);
 - each parameter's gradient norm ‖∇W‖ (the gradient the optimizer steps with, l2 term
   included), its norm ‖W‖ before the step, and the update-to-weight ratio
-  ‖W_after − W_before‖ / ‖W_before‖ (about 1e-3 is healthy; nan when ‖W‖ = 0).
+  ‖W_after − W_before‖ / ‖W_before‖ (about 1e-3 is healthy; None, an empty cell, when
+  ‖W‖ = 0, as for a BatchNorm shift that starts at 0).
 
 The gradients and the update come from the training step itself. The activations come
 from a second forward pass over the same batch, layer by layer, just before the step's
@@ -135,14 +136,14 @@ class LayerMonitor:
             self.sink.gradients(self._where[0], [(name, p.grad) for name, p, _ in self.parameters
                                                  if p.grad is not None])
 
-    def after_update(self) -> dict[str, float]:
+    def after_update(self) -> dict[str, float | None]:
         """Record the update-to-weight ratio of every parameter; returns them by name."""
         ratios = {}
         for (name, param, kind), (grad_norm, weight_norm, old) in zip(self.parameters, self._before):
-            ratio = norm(param.data - old) / weight_norm if weight_norm > 0 else math.nan
+            ratio = norm(param.data - old) / weight_norm if weight_norm > 0 else None
             ratios[name] = ratio
             self.rows.append(self._row(name, kind, grad_norm=grad_norm, weight_norm=weight_norm, update_ratio=ratio))
-            if math.isfinite(ratio):
+            if ratio is not None and math.isfinite(ratio):
                 self._epoch_ratios.setdefault(name, []).append(ratio)
         if self.sink is not None:
             self.sink.scalars(self._where[0], self.rows[self._first_row:])
