@@ -23,11 +23,16 @@ TEXT_FIELDS = ("guard_events",)
 
 def write_csv(path: str | Path, rows: list[dict]) -> None:
     """Write the rows as CSV (atomically), missing values as empty cells."""
+    write_table(path, rows, FIELDS)
+
+
+def write_table(path: str | Path, rows: list[dict], fields) -> None:
+    """Write the rows' `fields` as CSV (atomically), missing values (None) as empty cells."""
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=FIELDS, lineterminator="\n")
+    writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({key: "" if row.get(key) is None else row[key] for key in FIELDS})
+        writer.writerow({key: "" if row.get(key) is None else row[key] for key in fields})
     atomic_write(path, buffer.getvalue())
 
 

@@ -29,7 +29,6 @@ The rows go to `layers.csv` (`write_csv`, `COLUMNS`), one per layer or parameter
 from __future__ import annotations
 
 import csv
-import io
 import math
 from collections import OrderedDict
 from pathlib import Path
@@ -39,7 +38,7 @@ import numpy as np
 import handgrad
 from handgrad import nn
 from handgrad.nn import Module
-from handgrad.train.checkpoint import atomic_write
+from handgrad.train.history import write_table
 
 RATIO_RANGE = (1e-5, 1e-1)
 DEAD_FRACTION = 0.9
@@ -80,9 +79,10 @@ def activation_stats(layer: Module, y: np.ndarray) -> dict:
 
 
 def norm(a: np.ndarray) -> float:
-    """The Euclidean norm of all elements, accumulated in float64."""
-    flat = a.reshape(-1).astype(np.float64, copy=False)
-    return math.sqrt(float(np.dot(flat, flat)))
+    """The Euclidean norm of all elements, accumulated in float64 (by NumPy's own pairwise sum,
+    not BLAS, whose threads contend with the training's on a busy machine)."""
+    flat = a.reshape(-1).astype(np.float64)
+    return math.sqrt(float(np.square(flat, out=flat).sum()))
 
 
 class LayerMonitor:
@@ -183,12 +183,7 @@ class LayerMonitor:
 
 def write_layers_csv(path: str | Path, rows: list[dict]) -> None:
     """The rows as CSV (atomically); empty cells where a quantity does not apply."""
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({key: "" if row.get(key) is None else row[key] for key in COLUMNS})
-    atomic_write(path, buffer.getvalue())
+    write_table(path, rows, COLUMNS)
 
 
 def read_layers_csv(path: str | Path) -> list[dict]:
