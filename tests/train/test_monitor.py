@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from handgrad import models, nn, optim
-from handgrad.train import DivergenceGuard, TrainConfig, Trainer, fit, read_csv
+from handgrad.train import DivergenceGuard, TrainConfig, Trainer, TrainingDiverged, fit, read_csv
 from handgrad.train.monitor import (
     COLUMNS,
     LayerMonitor,
@@ -290,3 +290,11 @@ def test_tensorboard_without_tensorboardx_is_a_clear_error(monkeypatch, small_da
     with pytest.raises(ValueError, match=r"--tensorboard needs tensorboardX, an optional extra: "
                                          r"pip install 'handgrad\[tensorboard\]'"):
         Trainer(quiet(tensorboard=str(tmp_path / "tb")), data=small_data)
+
+
+def test_a_run_that_diverges_still_leaves_its_layer_samples(small_data, tmp_path):
+    with pytest.raises(TrainingDiverged):
+        fit(quiet(epochs=1, optimizer="sgd", lr=1e6, guard_retries=0, monitor_every=1, out=str(tmp_path / "run")),
+            data=subset(small_data, 320))
+    rows = read_layers_csv(tmp_path / "run" / "layers.csv")
+    assert rows and rows[0]["iteration"] == 1 and (tmp_path / "run" / "layers.png").is_file()

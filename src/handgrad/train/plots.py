@@ -97,7 +97,10 @@ def plot_layers(rows: list[dict], path: str | Path, title: str = "") -> None:
 
     figure = new_figure(figsize=(15, 8))
     panels = figure.subplots(2, 3).ravel()
+    from matplotlib import colormaps
+
     for axes, (column, name, log) in zip(panels, LAYER_PANELS):
+        axes.set_prop_cycle(color=colormaps["tab20"].colors)  # a dozen layers: ten colours would repeat
         series: dict[str, tuple[list, list]] = {}
         for row in rows:
             value = row.get(column)

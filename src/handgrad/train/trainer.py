@@ -49,7 +49,7 @@ from handgrad.train.dataset import PreparedData, class_names, prepare
 from handgrad.train.evaluate import evaluate
 from handgrad.train.files import (CONFIG_FILE, CURVES_FILE, HISTORY_FILE, LAYERS_FILE, LAYERS_PLOT, MODEL_FILE,
                                   RESUME_FILE, SUMMARY_FILE)
-from handgrad.train.guard import DivergenceGuard
+from handgrad.train.guard import DivergenceGuard, TrainingDiverged
 from handgrad.train.history import epoch_line, readable, write_csv
 from handgrad.train.monitor import LayerMonitor, read_layers_csv
 from handgrad.train.optimizers import build_optimizer, build_scheduler
@@ -153,7 +153,11 @@ class Trainer:
         """Train up to `config.epochs`, checkpointing after each epoch, then test."""
         while self.epoch < self.config.epochs:
             self.epoch += 1
-            row = self.train_epoch()
+            try:
+                row = self.train_epoch()
+            except TrainingDiverged:
+                self.write_monitor(plot=True)  # its samples up to the failure show what went wrong
+                raise
             self.history.append(row)
             if self.scheduler is not None:
                 self._step_scheduler(row)
@@ -256,9 +260,7 @@ class Trainer:
             checkpoint.atomic_write(self.out / SUMMARY_FILE, json.dumps(result.summary(), indent=2) + "\n")
             plot_curves(self.history, self.out / CURVES_FILE,
                         title=f"{self.config.model} on {self.config.dataset}")
-            if self.monitor is not None and self.monitor.rows:
-                plot_layers(self.monitor.rows, self.out / LAYERS_PLOT,
-                            title=f"{self.config.model} on {self.config.dataset}: the layer monitor")
+            self.write_monitor(plot=True, table=False)
         if self.tensorboard is not None:
             self.tensorboard.close()
         self.guard.check_learned(test.accuracy, len(class_names(self.config.dataset)))
@@ -294,8 +296,17 @@ class Trainer:
         """model.safetensors and history.csv of the current epoch."""
         checkpoint.save_model(self.out / MODEL_FILE, self.model.state_dict(), self.model_info())
         write_csv(self.out / HISTORY_FILE, self.history)
-        if self.monitor is not None:
+        self.write_monitor()
+
+    def write_monitor(self, plot: bool = False, table: bool = True) -> None:
+        """With an output directory and the monitor on: layers.csv (`table`), layers.png (`plot`)."""
+        if self.out is None or self.monitor is None or not self.monitor.rows:
+            return
+        if table:
             self.monitor.write_csv(self.out / LAYERS_FILE)
+        if plot:
+            plot_layers(self.monitor.rows, self.out / LAYERS_PLOT,
+                        title=f"{self.config.model} on {self.config.dataset}: the layer monitor")
 
     def load_state(self, state: dict, where: str) -> None:
         """Restore what `state()` saved."""
