@@ -171,7 +171,7 @@ def test_layers_csv_round_trip_and_a_malformed_file(tmp_path):
 # -- the guard reads the ratios --------------------------------------------------------------
 def ratio_guard(window):
     model = nn.Sequential(nn.Linear(2, 2))
-    return DivergenceGuard(model, optim.SGD(model.parameters(), lr=0.1), patience=0, window=window)
+    return DivergenceGuard(model, optim.SGD(model.parameters(), lr=0.1), patience=0, ratio_window=window)
 
 
 def advance(guard, iterations):

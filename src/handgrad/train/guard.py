@@ -7,9 +7,9 @@ The guard watches the loss of every training step. It fires when
 - the smoothed loss exploded: it grew above `EXPLOSION` times the first loss of the run
   (a finite loss of 5e36 at chance accuracy is as diverged as a nan). Both of these
   rules are off with `patience` 0; or
-- with a `window` (in iterations; 0 turns this off), a parameter's update-to-weight
+- with a `ratio_window` (in iterations; 0 turns this off), a parameter's update-to-weight
   ratio, as the layer monitor samples it (`check_ratios`), has stayed above the
-  monitor's range (exploding) or below it (vanishing) at every sample for `window`
+  monitor's range (exploding) or below it (vanishing) at every sample for `ratio_window`
   iterations; the message names the parameter and its layer.
 Firing restores the last good state (parameters, buffers and optimizer state, as
 snapshotted when the smoothed loss reached a new best, at most every
@@ -47,9 +47,10 @@ class DivergenceGuard:
     """Watches losses via `observe(loss)`; see the module docstring."""
 
     def __init__(self, model: Module, optimizer: Optimizer, patience: int = 2000, factor: float = 0.1,
-                 retries: int = 3, log: Callable[[str], None] | None = None, window: int = 0):
+                 retries: int = 3, log: Callable[[str], None] | None = None, ratio_window: int = 0):
         self.model, self.optimizer = model, optimizer
-        self.patience, self.factor, self.retries, self.window = patience, factor, retries, window
+        self.patience, self.factor, self.retries = patience, factor, retries
+        self.ratio_window = ratio_window
         self.log = log or (lambda message: None)
         self.firings = 0
         self.events: list[str] = []
@@ -108,11 +109,11 @@ class DivergenceGuard:
 
     def check_ratios(self, ratios: dict[str, float | None], epoch: int, step: int,
                      layers: dict[str, str] | None = None) -> None:
-        """Fire when a parameter's update-to-weight ratio has been out of range for `window`
+        """Fire when a parameter's update-to-weight ratio has been out of range for `ratio_window`
         iterations. `ratios`: parameter name -> ratio of this step (None: undefined, ignored;
         nan, from weights gone non-finite, counts as exploding);
         `layers`: parameter name -> its layer's type, for the message."""
-        if not self.window:
+        if not self.ratio_window:
             return
         low, high = RATIO_RANGE
         for name, ratio in ratios.items():
@@ -124,7 +125,7 @@ class DivergenceGuard:
                 self.ratio_streaks.pop(name, None)
             elif streak is None or streak[0] != direction:
                 self.ratio_streaks[name] = [direction, self.iteration]
-            elif self.iteration - streak[1] >= self.window:
+            elif self.iteration - streak[1] >= self.ratio_window:
                 kind = f" ({layers[name]})" if layers and name in layers else ""
                 bound = high if direction == "above" else low
                 self.fire(f"update-to-weight ratio of {name}{kind} {direction} {bound:g} for "

@@ -125,7 +125,7 @@ class Trainer:
         self.scheduler = build_scheduler(self.config, self.optimizer)
         self.guard = DivergenceGuard(self.model, self.optimizer, self.config.guard_patience,
                                      self.config.guard_factor, self.config.guard_retries, log=self.log,
-                                     window=self.config.guard_window)
+                                     ratio_window=self.config.guard_window)
         self.tensorboard = None
         if self.config.tensorboard:
             from handgrad.train.tensorboard import TensorBoardLog
