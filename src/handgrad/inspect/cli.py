@@ -4,7 +4,7 @@
 
 Wired into `handgrad.cli` with `add_inspect_parser(subparsers)` and
 `run_inspect_command(args) -> int`; mistakes (not a run, an unreadable image, a picture
-the model cannot have) raise ValueError/OSError, which the CLI reports as one line.
+the model cannot have) raise UserError, which the CLI reports as one line.
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from handgrad import data, nn
+from handgrad.errors import MissingFileError, UserError
 from handgrad.inspect import pictures
 from handgrad.inspect.analysis import (
     confident_mistakes,
@@ -42,13 +43,13 @@ HISTOGRAM_BATCH = 500
 
 
 def parse_pictures(text: str | None) -> tuple[str, ...]:
-    """The pictures named in a comma-separated list (None: all); an unknown name raises ValueError."""
+    """The pictures named in a comma-separated list (None: all); an unknown name raises UserError."""
     if text is None:
         return PICTURES
     names = tuple(name.strip().replace("-", "_").removesuffix(".png") for name in text.split(",") if name.strip())
     unknown = [name for name in names if name not in PICTURES]
     if unknown or not names:
-        raise ValueError(f"--pictures: {', '.join(unknown) or repr(text)} is not a picture; valid: {', '.join(PICTURES)}")
+        raise UserError(f"--pictures: {', '.join(unknown) or repr(text)} is not a picture; valid: {', '.join(PICTURES)}")
     return names
 
 
@@ -60,7 +61,7 @@ def inspect_run(run_dir: str | Path, images: Sequence[str | Path] = (), out: str
     images: pictures (PNG, JPEG, ...) to use for feature_maps.png (the first) and
     saliency.png (all) instead of test images. pictures_wanted: a subset of PICTURES;
     asking for one the model cannot have (filters of a model with no Conv2d layer)
-    raises ValueError, while by default such pictures are skipped with a note in `log`.
+    raises UserError, while by default such pictures are skipped with a note in `log`.
     """
     run = load_run(run_dir)
     target = _output_folder(run, out)
@@ -70,20 +71,20 @@ def inspect_run(run_dir: str | Path, images: Sequence[str | Path] = (), out: str
     if not convs and any(name in NEEDS_CONV for name in wanted):
         asked = [name for name in wanted if name in NEEDS_CONV]
         if explicit:
-            raise ValueError(f"{run.path}: its model {run.config.model!r} has no Conv2d layer, so it has no "
+            raise UserError(f"{run.path}: its model {run.config.model!r} has no Conv2d layer, so it has no "
                              f"{' or '.join(asked).replace('_', ' ')} to draw")
         log(f"{run.config.model} has no Conv2d layer: no filters.png or feature_maps.png")
         wanted = [name for name in wanted if name not in NEEDS_CONV]
     layers_csv = run.path / LAYERS_FILE
     if "layers" in wanted and not layers_csv.is_file():
         if explicit:
-            raise ValueError(f"{run.path} has no {LAYERS_FILE} (trained with --monitor-every 0, or before the "
+            raise MissingFileError(f"{run.path} has no {LAYERS_FILE} (trained with --monitor-every 0, or before the "
                              f"layer monitor existed), so there is no layers.png to draw")
         wanted.remove("layers")
     given = np.stack([load_image(path, run.config.dataset) for path in images]) if images else None
 
     if limit is not None and limit < 0:
-        raise ValueError(f"--limit must be 0 (all) or more, got {limit}")
+        raise UserError(f"--limit must be 0 (all) or more, got {limit}")
     test_images, test_labels = data.load_dataset(run.config.dataset, data_root(run.config.data_dir), "test")
     limit = run.config.limit if limit is None else limit
     if limit:
@@ -106,11 +107,11 @@ def inspect_run(run_dir: str | Path, images: Sequence[str | Path] = (), out: str
 def _output_folder(run: SavedRun, out: str | Path | None) -> Path:
     if out is None:
         if not os.access(run.path, os.W_OK):
-            raise PermissionError(f"run directory {run.path} is read-only; write the pictures elsewhere with --out DIR")
+            raise UserError(f"run directory {run.path} is read-only; write the pictures elsewhere with --out DIR")
         return run.path
     out = Path(out)
     if out.exists() and not out.is_dir():
-        raise NotADirectoryError(f"--out {out} is a file, not a folder")
+        raise UserError(f"--out {out} is a file, not a folder")
     out.mkdir(parents=True, exist_ok=True)
     return out
 

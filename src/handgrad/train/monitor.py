@@ -37,6 +37,7 @@ import numpy as np
 
 import handgrad
 from handgrad import nn
+from handgrad.errors import UserError
 from handgrad.nn import Module
 from handgrad.train.history import write_table
 
@@ -188,10 +189,13 @@ def write_layers_csv(path: str | Path, rows: list[dict]) -> None:
 
 def read_layers_csv(path: str | Path) -> list[dict]:
     """The rows of a layers.csv: numbers parsed, empty cells as None."""
-    with open(path, newline="", encoding="utf-8") as file:
-        rows = list(csv.DictReader(file))
+    try:
+        with open(path, newline="", encoding="utf-8") as file:
+            rows = list(csv.DictReader(file))
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise UserError(f"{path}: not a layers.csv file ({exc})") from None
     if rows and set(rows[0]) != set(COLUMNS):
-        raise ValueError(f"{path}: not a layers.csv file (its columns are {', '.join(rows[0])})")
+        raise UserError(f"{path}: not a layers.csv file (its columns are {', '.join(rows[0])})")
     parsed = []
     for row in rows:
         try:
@@ -199,7 +203,7 @@ def read_layers_csv(path: str | Path) -> list[dict]:
                            int(value) if key in ("iteration", "epoch", "step") else float(value)
                            for key, value in row.items()})
         except (TypeError, ValueError) as exc:
-            raise ValueError(f"{path}: malformed row {row} ({exc})") from None
+            raise UserError(f"{path}: malformed row {row} ({exc})") from None
     return parsed
 
 

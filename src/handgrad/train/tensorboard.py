@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from handgrad import nn
+from handgrad.errors import UserError
 from handgrad.nn import Module
 
 SCALARS = ("mean", "std", "zero_fraction", "saturated_fraction", "grad_norm", "weight_norm", "update_ratio")
@@ -26,7 +27,7 @@ class TensorBoardLog:
         try:
             from tensorboardX import SummaryWriter
         except ImportError:
-            raise ValueError("--tensorboard needs tensorboardX, an optional extra: "
+            raise UserError("--tensorboard needs tensorboardX, an optional extra: "
                              "pip install 'handgrad[tensorboard]'") from None
         Path(folder).mkdir(parents=True, exist_ok=True)
         self.writer = SummaryWriter(logdir=str(folder))
