@@ -288,7 +288,7 @@ class Trainer:
         }
 
     def save_checkpoint(self) -> None:
-        """resume.safetensors first (the file a resume reads), then model.safetensors and history.csv."""
+        """resume.safetensors first (the file a resume reads), then model.safetensors, history.csv, layers.csv."""
         checkpoint.save_state(self.out / RESUME_FILE, self.state())
         self.save_model_and_history()
 
