@@ -67,6 +67,7 @@ from handgrad.experiments.cli import (
 )
 from handgrad.experiments.engine import WorkerFailed
 from handgrad.experiments.sweep import SweepSpec, parse_search, run_sweep
+from handgrad.inspect.cli import add_inspect_parser, run_inspect_command
 
 USER_ERROR, FAILED, INTERRUPTED, TERMINATED = 2, 1, 130, 128 + signal.SIGTERM
 _DEFAULTS = TrainConfig()
@@ -105,6 +106,10 @@ _TRAIN_FLAGS = {
                                                      "(0: only on nan/inf)")),
     "--guard-factor": ("guard_factor", dict(type=float, metavar="F", help="learning-rate factor of a guard firing")),
     "--guard-retries": ("guard_retries", dict(type=int, metavar="N", help="firings before the run gives up")),
+    "--guard-window": ("guard_window", dict(type=int, metavar="N", help="iterations an update-to-weight ratio may "
+                                            "stay outside [1e-5, 1e-1] before the guard fires (0: off)")),
+    "--monitor-every": ("monitor_every", dict(type=int, metavar="N", help="iterations between samples of the "
+                                              "layer monitor, written to layers.csv (0: off)")),
     "--seed": ("seed", dict(type=int, metavar="S")),
 }
 # What `train --resume` accepts besides the run directory.
@@ -138,6 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="continue this run from its last checkpoint (with --epochs for a longer run)")
     train.add_argument("--quiet", action="store_true", default=argparse.SUPPRESS,
                        help="no progress bar or per-epoch lines")
+    train.add_argument("--tensorboard", metavar="DIR", help="also write TensorBoard event files there "
+                                                            "(needs pip install 'handgrad[tensorboard]')")
 
     evaluate_parser = commands.add_parser("evaluate", help="loss, accuracy and confusion matrix of a run's model")
     evaluate_parser.add_argument("run_dir", metavar="RUN_DIR")
@@ -167,6 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help=f"data set whose normalisation --torch prints (default: {_DEFAULTS.dataset})")
     add_experiment_parser(commands)
     _add_train_flags(add_sweep_parser(commands))
+    add_inspect_parser(commands)
     return parser
 
 
@@ -200,7 +208,8 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
     options.update(models.parse_assignments(getattr(args, "model_option", [])))
     settings.update(given, model_options=options)
     config = TrainConfig.from_dict(settings, where=args.config or "command line")
-    config = dataclasses.replace(config, out=args.out, quiet=getattr(args, "quiet", False)).validated()
+    config = dataclasses.replace(config, out=args.out, quiet=getattr(args, "quiet", False),
+                                 tensorboard=getattr(args, "tensorboard", None)).validated()
     if config.out is None:
         config.out = str(_default_out(config))
     return config
@@ -219,7 +228,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     """Train (or resume) a run; print its test accuracy and where it is saved."""
     if args.resume:
         extra = [flag for flag, (name, _) in _TRAIN_FLAGS.items() if hasattr(args, name) and name not in _RESUME_FLAGS]
-        extra += [flag for flag in ("--config", "--out") if getattr(args, flag[2:])]
+        extra += [flag for flag in ("--config", "--out", "--tensorboard") if getattr(args, flag[2:])]
         extra += ["--model-option"] if hasattr(args, "model_option") else []
         if extra:
             raise UserError(f"--resume continues a run with its own settings; {', '.join(extra)} cannot be "
@@ -345,7 +354,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "summary": cmd_summary,
-            "experiment": run_experiment_command, "sweep": cmd_sweep}
+            "experiment": run_experiment_command, "sweep": cmd_sweep, "inspect": run_inspect_command}
 
 
 def main(argv=None) -> int:

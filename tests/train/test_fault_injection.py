@@ -94,7 +94,7 @@ def operations_of_one_checkpoint(runs, tmp_path, monkeypatch):
     with monkeypatch.context() as patch:
         faults = Faults(patch)
         trainer.save_checkpoint()
-    assert faults.names.count("replace") == 3  # resume.safetensors, model.safetensors, history.csv
+    assert faults.names.count("replace") == 4  # resume.safetensors, model.safetensors, history.csv, layers.csv
     return faults.count
 
 
@@ -127,7 +127,8 @@ def test_every_operation_of_a_checkpoint_failing_leaves_a_resumable_run(runs, tm
             with pytest.raises(OSError) as caught:
                 trainer.save_checkpoint()
         assert caught.value.filename in {str(folder / name) for name in
-                                         ("resume.safetensors", "model.safetensors", "history.csv")}, n
+                                         ("resume.safetensors", "model.safetensors", "history.csv",
+                                                                  "layers.csv")}, n
         assert_resumes_exactly(folder, straight, allow_temporaries=False)
 
 

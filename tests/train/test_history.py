@@ -6,10 +6,13 @@ from handgrad.train.history import epoch_line, readable, write_csv
 
 def test_csv_round_trip_with_missing_validation(tmp_path):
     rows = [{"epoch": 1, "train_loss": 0.5, "train_accuracy": 0.9, "val_loss": None, "val_accuracy": None,
-             "lr": 1e-3, "seconds": 2.5, "guard_firings": 0}]
+             "lr": 1e-3, "seconds": 2.5, "guard_firings": 0, "guard_events": None},
+            {"epoch": 2, "train_loss": 0.4, "train_accuracy": 0.91, "val_loss": None, "val_accuracy": None,
+             "lr": 1e-4, "seconds": 2.5, "guard_firings": 1,
+             "guard_events": "divergence guard: loss became nan at epoch 2, step 3; restored ..."}]
     write_csv(tmp_path / "history.csv", rows)
     assert (tmp_path / "history.csv").read_text().splitlines()[0] == (
-        "epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr,seconds,guard_firings")
+        "epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr,seconds,guard_firings,guard_events")
     assert read_csv(tmp_path / "history.csv") == rows
 
 

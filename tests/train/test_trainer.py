@@ -12,6 +12,7 @@ import handgrad
 from handgrad import data, models, nn
 from handgrad.train import RunResult, Trainer, TrainConfig, TrainingDiverged, fit, load_run, read_csv, resume
 from handgrad.train import trainer as trainer_module
+from handgrad.train.monitor import read_layers_csv
 
 
 def quiet(limit=600, **settings):
@@ -35,7 +36,7 @@ def test_fit_records_a_history_row_per_epoch_and_tests_at_the_end(small_data):
     assert [row["epoch"] for row in result.history] == [1, 2]
     for row in result.history:
         assert set(row) == {"epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds",
-                            "guard_firings"}
+                            "guard_firings", "guard_events"}
         assert 0 <= row["train_accuracy"] <= 1 and 0 <= row["val_accuracy"] <= 1 and row["seconds"] > 0
     assert [row["lr"] for row in result.history] == [1e-3, pytest.approx(5e-4)]  # cosine over the 2 epochs
     assert result.history[1]["train_loss"] < result.history[0]["train_loss"]
@@ -150,7 +151,9 @@ def test_a_run_directory_holds_every_file_and_a_longer_run_resumes_exactly(tmp_p
     for run in ("a", "b"):
         names = {p.name for p in (tmp_path / run).iterdir()}
         assert names == {"config.toml", "history.csv", "model.safetensors", "resume.safetensors", "summary.json",
-                         "curves.png"}
+                         "curves.png", "layers.csv", "layers.png"}
+    # the monitor's samples of the first epoch survive the resume, and the second epoch's equal the straight run's
+    assert read_layers_csv(tmp_path / "b" / "layers.csv") == read_layers_csv(tmp_path / "a" / "layers.csv")
     rows = read_csv(tmp_path / "b" / "history.csv")
     assert [row["epoch"] for row in rows] == [1, 2]
     assert rows[1]["train_loss"] == pytest.approx(straight.history[1]["train_loss"], rel=0, abs=0)
@@ -184,8 +187,8 @@ def test_checkpoint_order_puts_the_resume_file_first(tmp_path, small_data, monke
     replace = os.replace
     monkeypatch.setattr(os, "replace", lambda src, dst: written.append(os.path.basename(dst)) or replace(src, dst))
     fit(quiet(epochs=1, out=str(tmp_path / "run")), data=data_subset(small_data, 32))
-    assert written == ["config.toml", "resume.safetensors", "model.safetensors", "history.csv", "summary.json",
-                       "curves.png"]
+    assert written == ["config.toml", "resume.safetensors", "model.safetensors", "history.csv", "layers.csv",
+                       "summary.json", "curves.png", "layers.png"]
 
 
 class Terminal(io.StringIO):

@@ -1,7 +1,7 @@
 """TrainConfig: every setting of a training run, checked, and its TOML form.
 
 A run directory's `config.toml` holds every setting (`to_toml`), so `from_toml` of it
-reproduces the run. `out` and `quiet` say where and how a run is shown, not what it
+reproduces the run. `out`, `quiet` and `tensorboard` say where and how a run is shown, not what it
 computes, and are not stored; `data_dir` is stored only when given.
 """
 
@@ -31,9 +31,9 @@ LOSS_REDUCTIONS = ("mean", "sum")
 # 0.01 for SGD with momentum (PyTorch has none), and 1e-3 for RMSprop (0.01 diverges easily).
 DEFAULT_LR = {"adam": 1e-3, "adamw": 1e-3, "sgd": 0.1, "momentum": 0.01, "adagrad": 0.01, "rmsprop": 1e-3}
 # Settings that may be None (filled in by `validated`, or absent), with a value of their type.
-_OPTIONAL = {"lr": 0.0, "weight_decay": 0.0, "data_dir": "", "out": ""}
+_OPTIONAL = {"lr": 0.0, "weight_decay": 0.0, "data_dir": "", "out": "", "tensorboard": ""}
 # Fields that describe how a run is shown or where it is written, not what it computes.
-_NOT_STORED = ("out", "quiet")
+_NOT_STORED = ("out", "quiet", "tensorboard")
 
 
 @dataclass
@@ -65,6 +65,10 @@ class TrainConfig:
     guard_patience, guard_factor, guard_retries: the divergence guard (see `guard`):
         iterations without progress before it fires (0: only non-finite losses fire
         it), the factor it multiplies the learning rate by, and how often it may fire.
+    monitor_every: iterations between samples of the layer monitor (`monitor`; 0: off),
+        written to layers.csv. guard_window: iterations an update-to-weight ratio may stay
+        out of the monitor's range before the guard fires (0: off; at least monitor_every).
+    tensorboard: a folder for TensorBoard event files (not stored; needs tensorboardX).
     seed: seeds the initialisation, dropout, split, augmentation and batch order.
     """
 
@@ -92,9 +96,12 @@ class TrainConfig:
     guard_patience: int = 2000
     guard_factor: float = 0.1
     guard_retries: int = 3
+    guard_window: int = 0
+    monitor_every: int = 100
     seed: int = 0
     out: str | None = None
     quiet: bool = False
+    tensorboard: str | None = None
 
     # -- checking -------------------------------------------------------------------
     def validated(self) -> "TrainConfig":
@@ -150,6 +157,12 @@ class TrainConfig:
         _require("guard_patience", self.guard_patience >= 0, "0 (off) or more", self.guard_patience)
         _require("guard_factor", 0 < self.guard_factor < 1, "in (0, 1)", self.guard_factor)
         _require("guard_retries", self.guard_retries >= 0, "0 or more", self.guard_retries)
+        _require("monitor_every", self.monitor_every >= 0, "0 (off) or more", self.monitor_every)
+        _require("guard_window", self.guard_window >= 0, "0 (off) or more", self.guard_window)
+        if self.guard_window:
+            _require("guard_window", self.monitor_every > 0 and self.guard_window >= self.monitor_every,
+                     f"0 (off) or at least --monitor-every ({self.monitor_every}, which must not be 0): the guard "
+                     f"reads the ratios the layer monitor samples", self.guard_window)
         _require("seed", self.seed >= 0, "0 or more", self.seed)
         input_size = self.model_options["input_size"]
         if input_size < 28 or (input_size - 28) % 2:
@@ -166,7 +179,7 @@ class TrainConfig:
 
     # -- TOML ---------------------------------------------------------------------------
     def to_dict(self) -> dict:
-        """The stored settings (not `out`/`quiet`, nor `data_dir` when None), TOML-ready."""
+        """The stored settings (not `out`/`quiet`/`tensorboard`, nor `data_dir` when None), TOML-ready."""
         stored = {}
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)

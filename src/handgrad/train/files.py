@@ -6,4 +6,6 @@ MODEL_FILE = "model.safetensors"  # the weights, under PyTorch's state-dict keys
 HISTORY_FILE = "history.csv"  # one row per epoch
 SUMMARY_FILE = "summary.json"  # the run's final numbers
 CURVES_FILE = "curves.png"  # loss and accuracy per epoch
+LAYERS_FILE = "layers.csv"  # the layer monitor's samples
+LAYERS_PLOT = "layers.png"  # and their plot
 CONFUSION_FILE = "confusion.png"  # written by `handgrad evaluate`

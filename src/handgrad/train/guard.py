@@ -6,7 +6,11 @@ The guard watches the loss of every training step. It fires when
   below its best by a relative `MIN_DELTA` for `patience` iterations, or
 - the smoothed loss exploded: it grew above `EXPLOSION` times the first loss of the run
   (a finite loss of 5e36 at chance accuracy is as diverged as a nan). Both of these
-  rules are off with `patience` 0, which fires on non-finite losses only.
+  rules are off with `patience` 0; or
+- with a `ratio_window` (in iterations; 0 turns this off), a parameter's update-to-weight
+  ratio, as the layer monitor samples it (`check_ratios`), has stayed above the
+  monitor's range (exploding) or below it (vanishing) at every sample for `ratio_window`
+  iterations; the message names the parameter and its layer.
 Firing restores the last good state (parameters, buffers and optimizer state, as
 snapshotted when the smoothed loss reached a new best, at most every
 `SNAPSHOT_EVERY` iterations, and at the start), multiplies the learning rate of every
@@ -23,6 +27,7 @@ from typing import Callable
 
 from handgrad.nn import Module
 from handgrad.optim import Optimizer
+from handgrad.train.monitor import RATIO_RANGE
 
 SMOOTHING = 0.05
 MIN_DELTA = 1e-3
@@ -42,9 +47,10 @@ class DivergenceGuard:
     """Watches losses via `observe(loss)`; see the module docstring."""
 
     def __init__(self, model: Module, optimizer: Optimizer, patience: int = 2000, factor: float = 0.1,
-                 retries: int = 3, log: Callable[[str], None] | None = None):
+                 retries: int = 3, log: Callable[[str], None] | None = None, ratio_window: int = 0):
         self.model, self.optimizer = model, optimizer
         self.patience, self.factor, self.retries = patience, factor, retries
+        self.ratio_window = ratio_window
         self.log = log or (lambda message: None)
         self.firings = 0
         self.events: list[str] = []
@@ -57,6 +63,7 @@ class DivergenceGuard:
         self.smoothed: float | None = None
         self.best = math.inf
         self.since_best = 0
+        self.ratio_streaks: dict[str, list] = {}  # parameter -> [direction, iteration the streak began]
 
     def _snapshot(self) -> None:
         self.snapshot = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict()}
@@ -100,6 +107,31 @@ class DivergenceGuard:
                                    f"time{'s' if self.firings != 1 else ''} (accuracy {100 * accuracy:.2f}% with "
                                    f"{classes} classes); last firing: {self.events[-1]}; try a lower --lr")
 
+    def check_ratios(self, ratios: dict[str, float | None], epoch: int, step: int,
+                     layers: dict[str, str] | None = None) -> None:
+        """Fire when a parameter's update-to-weight ratio has been out of range for `ratio_window`
+        iterations. `ratios`: parameter name -> ratio of this step (None: undefined, ignored;
+        nan, from weights gone non-finite, counts as exploding);
+        `layers`: parameter name -> its layer's type, for the message."""
+        if not self.ratio_window:
+            return
+        low, high = RATIO_RANGE
+        for name, ratio in ratios.items():
+            if ratio is None:
+                continue
+            direction = "above" if not ratio <= high else "below" if ratio < low else None
+            streak = self.ratio_streaks.get(name)
+            if direction is None:
+                self.ratio_streaks.pop(name, None)
+            elif streak is None or streak[0] != direction:
+                self.ratio_streaks[name] = [direction, self.iteration]
+            elif self.iteration - streak[1] >= self.ratio_window:
+                kind = f" ({layers[name]})" if layers and name in layers else ""
+                bound = high if direction == "above" else low
+                self.fire(f"update-to-weight ratio of {name}{kind} {direction} {bound:g} for "
+                          f"{self.iteration - streak[1]} iterations (now {ratio:.3g}) at epoch {epoch}, step {step}")
+                return
+
     def fire(self, reason: str) -> None:
         """Restore the last good state and lower the learning rate, or give up after `retries` firings."""
         lrs = [group["lr"] for group in self.optimizer.param_groups]
@@ -122,6 +154,7 @@ class DivergenceGuard:
         """Counters, smoothed loss and the snapshot: what an exact resume needs."""
         return {"firings": self.firings, "events": list(self.events), "iteration": self.iteration,
                 "smoothed": self.smoothed, "best": self.best, "since_best": self.since_best,
+                "ratio_streaks": {name: list(streak) for name, streak in self.ratio_streaks.items()},
                 "snapshot_iteration": self.snapshot_iteration, "snapshot": self.snapshot, "first_loss": self.first_loss}
 
     def load_state_dict(self, state: dict) -> None:
@@ -129,6 +162,7 @@ class DivergenceGuard:
         self.smoothed, self.best, self.since_best = state["smoothed"], state["best"], state["since_best"]
         self.snapshot_iteration, self.snapshot = state["snapshot_iteration"], state["snapshot"]
         self.first_loss = state.get("first_loss")  # absent from the resume files of older versions
+        self.ratio_streaks = {name: list(streak) for name, streak in state.get("ratio_streaks", {}).items()}
 
 
 def _lrs(lrs: list[float]) -> str:

@@ -3,7 +3,9 @@
 Columns: epoch, train_loss (including the explicit l2 term, if any), train_accuracy,
 val_loss and val_accuracy (empty without a validation split), lr (during the epoch,
 after any guard firing, before the scheduler's step), seconds (training and validation
-of the epoch) and guard_firings (the total so far). Accuracies are fractions in [0, 1].
+of the epoch), guard_firings (the total so far) and guard_events (what made the guard
+fire during the epoch and what it did, "; "-separated; empty when it did not fire).
+Accuracies are fractions in [0, 1].
 """
 
 from __future__ import annotations
@@ -14,16 +16,23 @@ from pathlib import Path
 
 from handgrad.train.checkpoint import atomic_write
 
-FIELDS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds", "guard_firings")
+FIELDS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds", "guard_firings",
+          "guard_events")
+TEXT_FIELDS = ("guard_events",)
 
 
 def write_csv(path: str | Path, rows: list[dict]) -> None:
     """Write the rows as CSV (atomically), missing values as empty cells."""
+    write_table(path, rows, FIELDS)
+
+
+def write_table(path: str | Path, rows: list[dict], fields) -> None:
+    """Write the rows' `fields` as CSV (atomically), missing values (None) as empty cells."""
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=FIELDS, lineterminator="\n")
+    writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({key: "" if row.get(key) is None else row[key] for key in FIELDS})
+        writer.writerow({key: "" if row.get(key) is None else row[key] for key in fields})
     atomic_write(path, buffer.getvalue())
 
 
@@ -31,7 +40,8 @@ def read_csv(path: str | Path) -> list[dict]:
     """The rows of a history.csv, numbers parsed (empty cells as None)."""
     with open(path, newline="", encoding="utf-8") as file:
         rows = list(csv.DictReader(file))
-    return [{key: _number(value) for key, value in row.items()} for row in rows]
+    return [{key: (value or None) if key in TEXT_FIELDS else _number(value) for key, value in row.items()}
+            for row in rows]
 
 
 def _number(text: str):

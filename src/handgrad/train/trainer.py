@@ -7,7 +7,9 @@ Each step is the loop a user would write (zero_grad, forward, loss, backward, st
 plus what the run records: the running loss and accuracy (from the argmax of the
 logits already computed), the divergence guard's check of the loss and, with `l2`, the
 explicit penalty 0.5·λ·Σ‖W‖² over the Conv2d/Linear weights, added to the reported loss
-and its gradient λ·W to `.grad`. Nothing is copied per step; the progress bar is
+and its gradient λ·W to `.grad`; every `monitor_every` iterations, the layer monitor's
+sample (`monitor`; training is bit-identical with it on or off), whose update ratios the
+guard reads when `guard_window` is set. Nothing is copied per step; the progress bar is
 updated every `REFRESH` steps. When the guard fires, the epoch's running loss and
 accuracy restart, since the steps they counted were undone.
 
@@ -18,8 +20,10 @@ its last checkpoint (which holds the state of all of these, see `checkpoint`) en
 exactly where the uninterrupted run would have.
 
 With an output directory the run writes, at the start, `config.toml`; after every
-epoch, atomically, `resume.safetensors`, then `model.safetensors` and `history.csv`;
-at the end `summary.json` and `curves.png`.
+epoch, atomically, `resume.safetensors`, then `model.safetensors`, `history.csv` and
+(with the monitor) `layers.csv`; at the end `summary.json`, `curves.png` and `layers.png`.
+With `tensorboard`, the monitor's samples and the epoch's metrics also go to TensorBoard
+event files there.
 """
 
 from __future__ import annotations
@@ -43,11 +47,13 @@ from handgrad.train import checkpoint
 from handgrad.train.config import TrainConfig
 from handgrad.train.dataset import PreparedData, class_names, prepare
 from handgrad.train.evaluate import evaluate
-from handgrad.train.files import CONFIG_FILE, CURVES_FILE, HISTORY_FILE, MODEL_FILE, RESUME_FILE, SUMMARY_FILE
-from handgrad.train.guard import DivergenceGuard
+from handgrad.train.files import (CONFIG_FILE, CURVES_FILE, HISTORY_FILE, LAYERS_FILE, LAYERS_PLOT, MODEL_FILE,
+                                  RESUME_FILE, SUMMARY_FILE)
+from handgrad.train.guard import DivergenceGuard, TrainingDiverged
 from handgrad.train.history import epoch_line, readable, write_csv
+from handgrad.train.monitor import LayerMonitor, read_layers_csv
 from handgrad.train.optimizers import build_optimizer, build_scheduler
-from handgrad.train.plots import plot_curves
+from handgrad.train.plots import plot_curves, plot_layers
 
 REFRESH = 10  # steps between progress-bar updates
 BAR_INTERVAL = 0.5  # least seconds between redraws of the progress bar
@@ -118,7 +124,15 @@ class Trainer:
         self.optimizer = build_optimizer(self.config, self.model.parameters())
         self.scheduler = build_scheduler(self.config, self.optimizer)
         self.guard = DivergenceGuard(self.model, self.optimizer, self.config.guard_patience,
-                                     self.config.guard_factor, self.config.guard_retries, log=self.log)
+                                     self.config.guard_factor, self.config.guard_retries, log=self.log,
+                                     ratio_window=self.config.guard_window)
+        self.tensorboard = None
+        if self.config.tensorboard:
+            from handgrad.train.tensorboard import TensorBoardLog
+
+            self.tensorboard = TensorBoardLog(self.config.tensorboard)
+        self.monitor = LayerMonitor(self.model, self.config.monitor_every, sink=self.tensorboard) \
+            if self.config.monitor_every else None
         self.l2_weights = [m.weight for m in self.model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
         self.epoch = 0
         self.history: list[dict] = []
@@ -139,7 +153,11 @@ class Trainer:
         """Train up to `config.epochs`, checkpointing after each epoch, then test."""
         while self.epoch < self.config.epochs:
             self.epoch += 1
-            row = self.train_epoch()
+            try:
+                row = self.train_epoch()
+            except TrainingDiverged:
+                self.write_monitor(plot=True)  # its samples up to the failure show what went wrong
+                raise
             self.history.append(row)
             if self.scheduler is not None:
                 self._step_scheduler(row)
@@ -151,17 +169,22 @@ class Trainer:
     def train_epoch(self) -> dict:
         """One pass over the shuffled training set, then validation; returns the history row."""
         config, model, optimizer, loss_fn, guard = self.config, self.model, self.optimizer, self.loss_fn, self.guard
-        l2, weights = config.l2, self.l2_weights
+        l2, weights, monitor = config.l2, self.l2_weights, self.monitor
         batches = data.Batches(self.data.x_train, self.data.y_train, config.batch_size, shuffle=True,
                                seed=config.seed, epoch=self.epoch - 1)
+        before = (self.epoch - 1) * len(batches)  # iterations of the earlier epochs
         started = time.perf_counter()
         total_loss, correct, seen, pending, firings = 0.0, 0, 0, 0, guard.firings
+        events = len(guard.events)
         bar = tqdm(total=len(batches), desc=f"epoch {self.epoch}/{config.epochs}", unit="batch", leave=False,
                    file=sys.stderr, mininterval=BAR_INTERVAL, disable=config.quiet or not sys.stderr.isatty())
         model.train()
         # Overflow on the way to a divergence is the guard's business, not a warning's.
         with bar, np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             for step, (x, y) in enumerate(batches, 1):
+                sampled = monitor is not None and monitor.due(before + step)
+                if sampled:
+                    monitor.observe_forward(x, before + step, self.epoch, step)
                 optimizer.zero_grad()
                 logits = model(x)
                 loss = loss_fn(logits, y)
@@ -176,11 +199,18 @@ class Trainer:
                     if l2:
                         for w in weights:
                             w.grad += l2 * w.data
+                    if sampled:
+                        monitor.before_update()
                     optimizer.step()
+                    ratios = monitor.after_update() if sampled else None
                     total_loss += loss * len(y)
                     correct += hits
                     seen += len(y)
                     guard.observe(loss, self.epoch, step)
+                    if ratios is not None and guard.firings == firings:
+                        guard.check_ratios(ratios, self.epoch, step, monitor.layer_types)
+                elif sampled:
+                    monitor.skip_update()
                 if guard.firings != firings:  # the steps counted so far were undone
                     total_loss, correct, seen, firings = 0.0, 0, 0, guard.firings
                 if pending == REFRESH and seen:
@@ -190,7 +220,9 @@ class Trainer:
             bar.update(pending)
         lr = self.optimizer.param_groups[0]["lr"]
         val = evaluate(model, self.data.x_val, self.data.y_val) if len(self.data.y_val) else None
-        return {
+        for warning in monitor.end_epoch(self.epoch) if monitor is not None else ():
+            self.log(warning)
+        row = {
             "epoch": self.epoch,
             "train_loss": total_loss / seen if seen else float("nan"),
             "train_accuracy": correct / seen if seen else float("nan"),
@@ -199,7 +231,11 @@ class Trainer:
             "lr": lr,
             "seconds": time.perf_counter() - started,
             "guard_firings": guard.firings,
+            "guard_events": "; ".join(guard.events[events:]) or None,
         }
+        if self.tensorboard is not None:
+            self.tensorboard.epoch(row, model)
+        return row
 
     def _step_scheduler(self, row: dict) -> None:
         if isinstance(self.scheduler, handgrad.optim.lr_scheduler.ReduceLROnPlateau):
@@ -224,6 +260,9 @@ class Trainer:
             checkpoint.atomic_write(self.out / SUMMARY_FILE, json.dumps(result.summary(), indent=2) + "\n")
             plot_curves(self.history, self.out / CURVES_FILE,
                         title=f"{self.config.model} on {self.config.dataset}")
+            self.write_monitor(plot=True, table=False)
+        if self.tensorboard is not None:
+            self.tensorboard.close()
         self.guard.check_learned(test.accuracy, len(class_names(self.config.dataset)))
         return result
 
@@ -249,7 +288,7 @@ class Trainer:
         }
 
     def save_checkpoint(self) -> None:
-        """resume.safetensors first (the file a resume reads), then model.safetensors and history.csv."""
+        """resume.safetensors first (the file a resume reads), then model.safetensors, history.csv, layers.csv."""
         checkpoint.save_state(self.out / RESUME_FILE, self.state())
         self.save_model_and_history()
 
@@ -257,6 +296,17 @@ class Trainer:
         """model.safetensors and history.csv of the current epoch."""
         checkpoint.save_model(self.out / MODEL_FILE, self.model.state_dict(), self.model_info())
         write_csv(self.out / HISTORY_FILE, self.history)
+        self.write_monitor()
+
+    def write_monitor(self, plot: bool = False, table: bool = True) -> None:
+        """With an output directory and the monitor on: layers.csv (`table`), layers.png (`plot`)."""
+        if self.out is None or self.monitor is None or not self.monitor.rows:
+            return
+        if table:
+            self.monitor.write_csv(self.out / LAYERS_FILE)
+        if plot:
+            plot_layers(self.monitor.rows, self.out / LAYERS_PLOT,
+                        title=f"{self.config.model} on {self.config.dataset}: the layer monitor")
 
     def load_state(self, state: dict, where: str) -> None:
         """Restore what `state()` saved."""
@@ -275,6 +325,10 @@ class Trainer:
         except ValueError as exc:  # a state of another model or optimizer
             raise UserError(f"{where} does not fit the run's model {self.config.model!r} and optimizer "
                             f"{self.config.optimizer!r}: {exc}") from exc
+        layers = None if self.out is None else self.out / LAYERS_FILE
+        if self.monitor is not None and layers is not None and layers.is_file():
+            # the samples up to the checkpoint; any later ones belong to an epoch that will be redone
+            self.monitor.rows = [row for row in read_layers_csv(layers) if row["epoch"] <= self.epoch]
 
 
 def fit(config: TrainConfig, data: PreparedData | None = None, log: Callable[[str], None] | None = None) -> RunResult:
