@@ -64,7 +64,7 @@ def worker(name: str, steps: int | None) -> None:
         step(x[index], y[index])
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     if name == "handgrad":  # and the peaks of the worker processes that ran chunks of each batch
-        from handgrad.nn import parallel
+        from handgrad.engine import parallel
 
         peak_mb += sum(worker_peak_kb(pid) for pid in parallel.worker_pids()) / 1024
     print(json.dumps({"framework": name, "peak_rss_mb": round(peak_mb, 1),

@@ -14,7 +14,7 @@ from typing import Iterator
 
 import numpy as np
 
-from handgrad.nn import parallel
+from handgrad.engine import parallel
 
 
 class Parameter:
@@ -240,7 +240,7 @@ class Sequential(Module):
     `backward` replays the order the forward pass actually used.
 
     When every layer treats samples independently and a batch holds enough work, the
-    batch runs in chunks on several cores (see `handgrad.nn.parallel`); the numbers
+    batch runs in chunks on several cores (see `handgrad.engine.parallel`); the numbers
     agree with a one-thread run to float rounding, and a run is reproducible for a given
     `handgrad.set_num_threads`.
     """

@@ -1,4 +1,4 @@
-"""A worker process of `handgrad.nn.parallel`: `python -m handgrad.nn.worker FD`.
+"""A worker process of `handgrad.engine.parallel`: `python -m handgrad.engine.worker FD`.
 
 It says ("ready",) once imported, then answers requests on the socket FD until the other
 side closes it:
@@ -30,7 +30,7 @@ import sys
 import numpy as np
 
 import handgrad
-from handgrad.nn import parallel
+from handgrad.engine import parallel
 from handgrad.nn.module import WORK
 
 

@@ -1,11 +1,11 @@
 """Batch parallelism for Sequential: the batch is cut into one chunk per core; the first
-chunk runs in this process, each other one in a worker process (`handgrad.nn.worker`) that
+chunk runs in this process, each other one in a worker process (`handgrad.engine.worker`) that
 holds its own copy of the layers.
 
 Processes, not threads: a training step is hundreds of NumPy calls of tens of microseconds,
 and threads of one process wait for each other's GIL at every one of them (LeNet-5 at batch
 64 took 9.5 ms a step in two threads against 7.4 ms in one). A worker is a fresh Python
-(`python -m handgrad.nn.worker`, never a fork: it runs none of the caller's script and
+(`python -m handgrad.engine.worker`, never a fork: it runs none of the caller's script and
 inherits none of its threads), started on first use and kept until the process exits.
 
 Each worker shares one block of memory (a memfd) with this process: the parameters and
@@ -56,7 +56,7 @@ ALIGN = 64  # bytes: every array in a shared block starts on a cache line
 PEEK = socket.MSG_PEEK | socket.MSG_DONTWAIT  # a poll for data; `|` on these flags costs 2 us each time
 
 SUPPORTED = hasattr(os, "memfd_create") and hasattr(socket, "send_fds")
-WORKER_COMMAND = [sys.executable, "-m", "handgrad.nn.worker"]  # + the socket's file descriptor
+WORKER_COMMAND = [sys.executable, "-m", "handgrad.engine.worker"]  # + the socket's file descriptor
 STARTUP_SECONDS = 60  # a new worker must say it is ready within this time
 _threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 _workers: list["Worker"] = []

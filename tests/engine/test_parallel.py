@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from handgrad import nn
-from handgrad.nn import parallel
+from handgrad.engine import parallel
 from torch_helpers import assert_close, compare_with_torch, lenet5
 
 

@@ -1,0 +1,1 @@
+"""The engine room: tuned kernels and the batch-chunk process runtime."""
