@@ -36,8 +36,9 @@ def worker(name: str, steps: int | None) -> None:
     order = np.random.default_rng(0).permutation(len(x))
     if name == "handgrad":
         from handgrad import nn, optim
+        from handgrad.engine import Engine
 
-        model, loss_fn = lenet5(nn), nn.CrossEntropyLoss()
+        model, loss_fn = Engine(lenet5(nn)), nn.CrossEntropyLoss()
         opt = optim.Adam(model.parameters(), lr=1e-3)
 
         def step(xb, yb):
