@@ -63,6 +63,18 @@ def test_other_layers_and_subclasses_run_as_written():
     assert not plan.samples_independent(MyConv(1, 1, 1))
 
 
+def test_a_layer_whose_forward_was_replaced_on_the_instance_runs_as_written(rng):
+    conv = nn.Conv2d(1, 2, 3, dtype=np.float64)
+    seen, forward = [], conv.forward
+    conv.forward = lambda x: seen.append(x.shape) or forward(x)  # a hook, as a monitor might add
+    fast = Engine(nn.Sequential(conv, nn.ReLU()))
+    fast(rng.standard_normal((2, 1, 5, 5)))
+    assert seen == [(2, 1, 5, 5)] and plan.fast(conv) is conv
+    assert not plan.samples_independent(conv)  # a hook stays in this process: no chunks
+    del conv.forward
+    assert isinstance(plan.fast(conv), FastLayer)
+
+
 def test_whole_batch_layers_are_sample_independent_only_in_eval_mode():
     for layer in (nn.Dropout(), nn.BatchNorm2d(2)):
         assert not plan.samples_independent(layer)

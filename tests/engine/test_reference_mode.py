@@ -70,14 +70,15 @@ def test_handgrad_train_in_reference_mode_gives_the_engines_numbers(tmp_path, mo
     the same weights to float rounding (float32, 16 steps)."""
     config = TrainConfig(model="lenet5", epochs=1, batch_size=64, limit=1024, val_fraction=0.0,
                          quiet=True, seed=1)
-    weights = []
+    weights, forward, calls = [], conv.FastConv2d.forward, []
+    monkeypatch.setattr(conv.FastConv2d, "forward", lambda step, x: calls.append(1) or forward(step, x))
     for reference in (False, True):
+        calls.clear()
         with nn.reference_mode(reference):
             trainer = Trainer(config)
             trainer.epoch = 1
             trainer.train_epoch()
-        ran_fast = any(isinstance(step, conv.FastConv2d) for step in trainer.engine._fast.values())
-        assert ran_fast != reference
+        assert bool(calls) != reference  # the engine's convolution ran, or did not
         weights.append(trainer.model.state_dict())
     for key in weights[0]:
         np.testing.assert_allclose(weights[1][key], weights[0][key], rtol=1e-3, atol=1e-4, err_msg=key)

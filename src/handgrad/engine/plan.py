@@ -1,8 +1,9 @@
 """What the engine runs for a model: its layers in the order they run, each as its fast
 version where the engine has one, and the passes that run them.
 
-The fast version of each textbook layer is chosen in one line of `FAST` (a layer of any
-other class, your own included, runs as written). The layers of nested `Sequential`s are
+The fast version of each textbook layer is chosen in one line of `FAST`. A layer of any
+other class, your own included, runs as written; so does one whose `forward` or `backward`
+was replaced on the instance (a hook that wraps it must see it run). The layers of nested `Sequential`s are
 run as one list. One rewrite changes the order without changing a number: a ReLU followed by
 a MaxPool2d runs as pool-then-ReLU (max and ReLU commute, and both send each window's
 gradient to the same element), so the ReLU touches a quarter of the data.
@@ -28,17 +29,26 @@ FAST = {
 SAMPLEWISE = (nn.Conv2d, nn.Linear, nn.MaxPool2d, nn.AvgPool2d, nn.Flatten,
               nn.ReLU, nn.LeakyReLU, nn.Tanh, nn.Sigmoid)
 SAMPLEWISE_IN_EVAL = (nn.Dropout, nn.BatchNorm1d, nn.BatchNorm2d)
+REPLACEABLE = {"forward", "backward", "backward_parameters"}  # methods a hook may wrap on an instance
 
 
 def fast(layer):
-    """The engine's version of `layer`, or the layer itself."""
+    """The engine's version of `layer` (a new one, with an empty cache), or the layer itself."""
     kind = FAST.get(type(layer))
-    return layer if kind is None else kind(layer)
+    if kind is None or replaced(layer):
+        return layer
+    return kind(layer)
+
+
+def replaced(layer) -> bool:
+    """True when a hook replaced the layer's forward or backward on the instance."""
+    return bool(REPLACEABLE & vars(layer).keys())
 
 
 def samples_independent(layer) -> bool:
+    """True when the layer may run in chunks (a replaced method keeps it in this process)."""
     kind = type(layer)
-    return kind in SAMPLEWISE or (kind in SAMPLEWISE_IN_EVAL and not layer.training)
+    return (kind in SAMPLEWISE or (kind in SAMPLEWISE_IN_EVAL and not layer.training)) and not replaced(layer)
 
 
 def leaves(module) -> list:

@@ -24,7 +24,7 @@ from handgrad.nn.mode import is_reference_mode
 
 class Engine:
     def __init__(self, module):
-        self.__dict__.update(module=module, _fast={}, _sizes={}, _pending=None)
+        self.__dict__.update(module=module, _sizes={}, _pending=None)
 
     def __getattr__(self, name):  # parameters(), state_dict(), training, ...: the model's
         return getattr(self.__dict__["module"], name)
@@ -44,7 +44,7 @@ class Engine:
             self._pending = "reference"
             return self.module(x)
         layers = plan.execution_order(plan.leaves(self.module))
-        steps = [self._fast_version(layer) for layer in layers]
+        steps = [plan.fast(layer) for layer in layers]
         chunks = 1
         if layers and parallel.get_num_threads() > 1 and all(map(plan.samples_independent, layers)):
             x = np.asarray(x)
@@ -53,13 +53,6 @@ class Engine:
         if chunks == 1:
             return plan.forward(steps, x)
         return np.concatenate(parallel.run_chunks("forward", layers, steps, parallel.split(x, chunks)))
-
-    def _fast_version(self, layer):
-        """The fast version of `layer`, made once (it keeps the cache of its last forward)."""
-        step = self._fast.get(id(layer))
-        if step is None or (step is not layer and step.layer is not layer):
-            step = self._fast[id(layer)] = plan.fast(layer)
-        return step
 
     def _largest_activation(self, layers, steps, x) -> int:
         """Elements per sample of the largest array a forward pass makes, from a one-sample
