@@ -36,8 +36,9 @@ def worker(name: str, steps: int | None) -> None:
     order = np.random.default_rng(0).permutation(len(x))
     if name == "handgrad":
         from handgrad import nn, optim
+        from handgrad.engine import Engine
 
-        model, loss_fn = lenet5(nn), nn.CrossEntropyLoss()
+        model, loss_fn = Engine(lenet5(nn)), nn.CrossEntropyLoss()
         opt = optim.Adam(model.parameters(), lr=1e-3)
 
         def step(xb, yb):
@@ -64,7 +65,7 @@ def worker(name: str, steps: int | None) -> None:
         step(x[index], y[index])
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     if name == "handgrad":  # and the peaks of the worker processes that ran chunks of each batch
-        from handgrad.nn import parallel
+        from handgrad.engine import parallel
 
         peak_mb += sum(worker_peak_kb(pid) for pid in parallel.worker_pids()) / 1024
     print(json.dumps({"framework": name, "peak_rss_mb": round(peak_mb, 1),

@@ -7,12 +7,19 @@ weights on the same batches with the user-level loop (forward, loss, backward, A
 
     python benchmarks/bench_speed.py                 # the table of reports/benchmarks.md
     python benchmarks/bench_speed.py --quick         # fewer steps, for a quick look
+    python benchmarks/bench_speed.py --goals         # only the speed goals, with the reference path
     python benchmarks/bench_speed.py --layers        # per-layer forward/backward breakdown
+
+handgrad runs through `handgrad.engine.Engine`, as `handgrad train` does; the rows marked
+"reference" run the same model with the engine off (`handgrad.nn.reference_mode()`), so
+the two show what the engine buys; "1 process" rows run the engine with
+`handgrad.set_num_threads(1)` (no batch chunks in worker processes).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import time
 from pathlib import Path
 
@@ -22,6 +29,7 @@ import torch
 import handgrad
 from handgrad import nn, optim
 from handgrad.data import dataset_stats, load_dataset, to_float
+from handgrad.engine import Engine, plan
 
 from models import MODELS
 
@@ -48,9 +56,25 @@ def twin_models(name: str, image_size: int, seed: int = 0):
     return ours, theirs
 
 
+@contextlib.contextmanager
+def handgrad_path(path: str = "engine"):
+    """Run the block on `path`: "engine", "reference" (the engine off) or "1 process" (the engine
+    without batch chunks)."""
+    threads = handgrad.get_num_threads()
+    if path == "1 process":
+        handgrad.set_num_threads(1)
+    try:
+        with nn.reference_mode(path == "reference"):
+            yield
+    finally:
+        handgrad.set_num_threads(threads)
+
+
 def handgrad_trainer(model, lr=1e-3, input_grad=True):
-    """The user loop; with input_grad=False it calls `backward_parameters`, which skips the
-    gradient of the input images, as PyTorch does for inputs that do not require grad."""
+    """The user loop through an Engine; with input_grad=False it calls `backward_parameters`,
+    which skips the gradient of the input images, as PyTorch does for inputs that do not
+    require grad."""
+    model = Engine(model)
     loss_fn, opt = nn.CrossEntropyLoss(), optim.Adam(model.parameters(), lr=lr)
     backward = model.backward if input_grad else model.backward_parameters
 
@@ -93,6 +117,7 @@ def time_epoch(step, x, y, batch_size, seed, steps, to_torch=False):
 
 
 def accuracy_handgrad(model, x, y, batch_size=1000):
+    model = Engine(model)
     model.eval()
     correct = sum(int((model(x[i : i + batch_size]).argmax(1) == y[i : i + batch_size]).sum())
                   for i in range(0, len(x), batch_size))
@@ -127,32 +152,36 @@ def header(title, columns=("handgrad s", "PyTorch s")):
     print(f"\n{title}\n\n| {'measurement':<38} | {columns[0]:>9} | {columns[1]:>9} | ratio |\n|{'-' * 40}|-----------:|----------:|------:|")
 
 
-def bench_training(name, batch_sizes, rounds, steps, input_grad=True):
-    """Seconds per epoch (60,000 images, 28 px) for each batch size: {batch: (ours, theirs)}."""
+def bench_training(name, batch_sizes, rounds, steps, input_grad=True, paths=("engine",)):
+    """Seconds per epoch (60,000 images, 28 px) for each batch size (and handgrad path):
+    {batch: (ours, theirs)} of the first path."""
     header(f"Training, {name}, Adam 1e-3, float32" + (f" ({steps} steps at batch 64 or the same images, scaled to one epoch)" if steps else " (one epoch)")
            + ("" if input_grad else ", handgrad with model.backward_parameters"))
     x, y = mnist("train")
     results = {}
     for batch_size in batch_sizes:
-        ours, theirs = twin_models(name, 28)
-        ours_step, theirs_step = handgrad_trainer(ours, input_grad=input_grad), torch_trainer(theirs)
-        n_steps = steps and max(1, steps * 64 // batch_size)
-        t_ours, t_theirs = best_of(
-            rounds,
-            lambda: time_epoch(ours_step, x, y, batch_size, 0, n_steps),
-            lambda: time_epoch(theirs_step, x, y, batch_size, 0, n_steps, to_torch=True),
-        )
-        scale = -(-len(x) // batch_size) / n_steps if n_steps else 1
-        results[batch_size] = (t_ours * scale, t_theirs * scale)
-        row(f"epoch, batch {batch_size}", *results[batch_size])
+        for path in paths:
+            ours, theirs = twin_models(name, 28)
+            ours_step, theirs_step = handgrad_trainer(ours, input_grad=input_grad), torch_trainer(theirs)
+            n_steps = steps and max(1, steps * 64 // batch_size)
+
+            def run_ours():
+                with handgrad_path(path):
+                    return time_epoch(ours_step, x, y, batch_size, 0, n_steps)
+
+            t_ours, t_theirs = best_of(rounds, run_ours,
+                                       lambda: time_epoch(theirs_step, x, y, batch_size, 0, n_steps, to_torch=True))
+            scale = -(-len(x) // batch_size) / n_steps if n_steps else 1
+            results.setdefault(batch_size, (t_ours * scale, t_theirs * scale))
+            row(f"epoch, batch {batch_size}" + ("" if path == "engine" else f", {path}"), t_ours * scale, t_theirs * scale)
     return results
 
 
-def bench_inference(name, rounds):
+def bench_inference(name, rounds, paths=("engine",)):
     header(f"Inference, {name}, 10,000 test images, batch 1,000")
     x, y = mnist("test")
     ours, theirs = twin_models(name, 28)
-    ours.eval(), theirs.eval()
+    ours, _ = Engine(ours).eval(), theirs.eval()
 
     def run_torch():
         with torch.no_grad():
@@ -162,13 +191,15 @@ def bench_inference(name, rounds):
                 theirs(xt[i : i + 1000])
             return time.perf_counter() - start
 
-    def run_ours():
-        start = time.perf_counter()
-        for i in range(0, len(x), 1000):
-            ours(x[i : i + 1000])
-        return time.perf_counter() - start
+    for path in paths:
+        def run_ours():
+            with handgrad_path(path):
+                start = time.perf_counter()
+                for i in range(0, len(x), 1000):
+                    ours(x[i : i + 1000])
+                return time.perf_counter() - start
 
-    row("inference, 10k images", *best_of(rounds, run_ours, run_torch))
+        row("inference, 10k images" + ("" if path == "engine" else f", {path}"), *best_of(rounds, run_ours, run_torch))
 
 
 def bench_accuracy(name, epochs=2, batch_size=64, lr=1e-3, seeds=(0, 1, 2)):
@@ -217,10 +248,11 @@ def bench_cli_loop(rounds, batch_size=64):
 
 
 def bench_layers(name, batch_size=64, repeats=100):
-    """Per-layer forward/backward milliseconds of one handgrad training step, in execution order."""
+    """Per-layer forward/backward milliseconds of one handgrad training step, in the engine's
+    execution order, each layer by its fast version."""
     x, _ = mnist("train")
     model, _ = twin_models(name, 28)
-    layers = model.execution_order()
+    layers = [plan.fast(layer) for layer in plan.execution_order(plan.leaves(model))]
     xb = x[:batch_size]
     forward, backward = np.full(len(layers), np.inf), np.full(len(layers), np.inf)
     for _ in range(repeats):
@@ -237,7 +269,7 @@ def bench_layers(name, batch_size=64, repeats=100):
     print(f"\nPer-layer time, {name}, batch {batch_size}, in execution order (ms, best of {repeats})\n")
     print("| layer | forward | backward |\n|---|---:|---:|")
     for i, layer in enumerate(layers):
-        print(f"| {layer!r} | {forward[i] * 1e3:.3f} | {backward[i] * 1e3:.3f} |")
+        print(f"| {getattr(layer, 'layer', layer)!r} | {forward[i] * 1e3:.3f} | {backward[i] * 1e3:.3f} |")
     print(f"| total | {forward.sum() * 1e3:.3f} | {backward.sum() * 1e3:.3f} |")
 
 
@@ -261,6 +293,11 @@ def main():
     parser.add_argument("--quick", action="store_true", help="200 steps per measurement, 2 rounds")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--layers", action="store_true", help="only the per-layer breakdown")
+    parser.add_argument("--goals", action="store_true",
+                        help="only the speed goals (LeNet-5 training at batch 64 with backward_parameters, "
+                             "LeNet-5 inference, the wide CNN's training at batch 64), each also on the "
+                             "reference path and the LeNet-5 training in 1 process; --steps per measurement")
+    parser.add_argument("--steps", type=int, default=300, help="training steps per measurement of --goals")
     parser.add_argument("--plot", default=None, help="also measure image sizes and write the scaling plot to this PNG")
     args = parser.parse_args()
     if args.layers:
@@ -270,6 +307,12 @@ def main():
     rounds, steps = (2, 200) if args.quick else (args.rounds, None)
     print(f"handgrad {handgrad.__version__}, numpy {np.__version__}, torch {torch.__version__} "
           f"({torch.get_num_threads()} threads)")
+    if args.goals:
+        bench_training("lenet5", [64], args.rounds, args.steps, input_grad=False,
+                       paths=("engine", "1 process", "reference"))
+        bench_inference("lenet5", args.rounds * 2, paths=("engine", "reference"))
+        bench_training("wide-cnn", [64], args.rounds, args.steps, paths=("engine", "reference"))
+        return
     by_batch = {"lenet5": bench_training("lenet5", [16, 64, 256], rounds, steps)}
     bench_training("lenet5", [16, 64, 256], rounds, steps, input_grad=False)
     bench_inference("lenet5", rounds * 2)

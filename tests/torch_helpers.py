@@ -1,6 +1,8 @@
 """PyTorch as the ground truth: build the torch twin of a handgrad module, copy the state
 across, run forward and backward on both with the same input and upstream gradient, and
-compare output, input gradient, parameter gradients and buffers.
+compare output, input gradient, parameter gradients and buffers. `path="engine"` runs the
+handgrad module through `handgrad.engine.Engine` (its fast versions, the execution order,
+chunks) instead of its own textbook code: the oracle tests run on both paths.
 
 Import from tests as `from torch_helpers import ...` (tests/ is on sys.path via conftest).
 """
@@ -11,11 +13,13 @@ import numpy as np
 import torch
 
 from handgrad import nn
+from handgrad.engine import Engine
 
 # The tensors here are tiny: torch's intra-op thread pool only adds overhead (BatchNorm on two
 # cores takes ~80 ms per call with 2 threads, ~0.1 ms with one).
 torch.set_num_threads(1)
 
+PATHS = ("reference", "engine")  # the module's own code; the engine's
 TORCH_DTYPE = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}
 
 
@@ -89,20 +93,28 @@ def run_torch(twin: torch.nn.Module, x: np.ndarray, grad_out: np.ndarray):
     return yt.detach(), xt.grad
 
 
+def runner(module: nn.Module, path: str):
+    """What runs `module` on `path`: the module itself, or an Engine around it."""
+    assert path in PATHS, path
+    return module if path == "reference" else Engine(module)
+
+
 def compare_with_torch(module: nn.Module, x: np.ndarray, grad_out: np.ndarray | None = None, *, rtol=None,
-                       atol=None, rng=None, check_state_after: bool = True):
-    """Forward/backward `module` and its torch twin on the same data; assert every number agrees.
+                       atol=None, rng=None, check_state_after: bool = True, path: str = "reference"):
+    """Forward/backward `module` (on `path`) and its torch twin on the same data; assert every
+    number agrees.
 
     `module` must hold parameters of x's dtype. Returns (y, dx) of handgrad.
     """
     dtype = x.dtype
     twin = torch_copy(module, dtype)
-    y = module(x)
+    run = runner(module, path)
+    y = run(x)
     assert isinstance(y, np.ndarray) and y.dtype == dtype, f"output dtype {getattr(y, 'dtype', type(y))} != {dtype}"
     if grad_out is None:
         rng = np.random.default_rng(0) if rng is None else rng
         grad_out = rng.standard_normal(y.shape).astype(dtype)
-    dx = module.backward(grad_out)
+    dx = run.backward(grad_out)
     assert dx.dtype == dtype, f"input-gradient dtype {dx.dtype} != {dtype}"
     yt, dxt = run_torch(twin, x, grad_out)
     kw = dict(dtype=dtype, rtol=rtol, atol=atol)

@@ -8,21 +8,22 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from handgrad import nn
-from torch_helpers import assert_gradcheck, compare_with_torch, run_torch, torch_copy
+from torch_helpers import PATHS, assert_gradcheck, compare_with_torch, run_torch, torch_copy
 
 ACTIVATIONS = [nn.ReLU, nn.Tanh, nn.Sigmoid, nn.LeakyReLU, lambda: nn.LeakyReLU(0.2), lambda: nn.LeakyReLU(-0.5)]
 IDS = ["relu", "tanh", "sigmoid", "leaky", "leaky0.2", "leaky-0.5"]
 
 
+@pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("make", ACTIVATIONS, ids=IDS)
 @settings(max_examples=25, deadline=None)
 @given(shape=st.sampled_from([(1, 1), (3, 7), (2, 3, 4, 5), (1, 2, 1, 6)]),
        dtype=st.sampled_from([np.float32, np.float64]), scale=st.sampled_from([0.1, 1.0, 10.0]),
        seed=st.integers(0, 2**32 - 1))
-def test_activation_matches_torch(make, shape, dtype, scale, seed):
+def test_activation_matches_torch(path, make, shape, dtype, scale, seed):
     rng = np.random.default_rng(seed)
     x = (scale * rng.standard_normal(shape)).astype(dtype)
-    compare_with_torch(make(), x, rng=rng)
+    compare_with_torch(make(), x, rng=rng, path=path)
 
 
 @pytest.mark.parametrize("make", ACTIVATIONS, ids=IDS)

@@ -1,4 +1,5 @@
-"""Linear against PyTorch (float32 and float64) and the numeric gradient check."""
+"""Linear against PyTorch (float32 and float64; the textbook path and the engine) and the numeric
+gradient check."""
 
 import numpy as np
 import pytest
@@ -7,17 +8,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from handgrad import nn
-from torch_helpers import assert_gradcheck, compare_with_torch
+from torch_helpers import PATHS, assert_gradcheck, compare_with_torch
 
 
+@pytest.mark.parametrize("path", PATHS)
 @settings(max_examples=100, deadline=None)
 @given(n=st.integers(1, 8), fan_in=st.integers(1, 40), fan_out=st.integers(1, 20), bias=st.booleans(),
        dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 2**32 - 1))
-def test_linear_matches_torch(n, fan_in, fan_out, bias, dtype, seed):
+def test_linear_matches_torch(path, n, fan_in, fan_out, bias, dtype, seed):
     rng = np.random.default_rng(seed)
     layer = nn.Linear(fan_in, fan_out, bias=bias, dtype=dtype, rng=rng)
     x = rng.standard_normal((n, fan_in)).astype(dtype)
-    y, dx = compare_with_torch(layer, x, rng=rng)
+    y, dx = compare_with_torch(layer, x, rng=rng, path=path)
     assert y.shape == (n, fan_out) and dx.shape == x.shape
 
 

@@ -9,7 +9,7 @@ import torch
 
 import handgrad
 from handgrad import nn
-from torch_helpers import assert_close, compare_with_torch, lenet5, to_torch_state, torch_copy, torch_twin
+from torch_helpers import PATHS, assert_close, compare_with_torch, lenet5, runner, to_torch_state, torch_copy, torch_twin
 
 
 def small_bn_model(dtype=np.float32):
@@ -184,27 +184,29 @@ def test_torch_state_loads_into_handgrad_with_identical_outputs(dtype):
     assert_close(model(x), twin(torch.tensor(x)), dtype=dtype)
 
 
+@pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_lenet5_forward_backward_matches_torch(dtype):
+def test_lenet5_forward_backward_matches_torch(dtype, path):
     handgrad.manual_seed(3)
     model = lenet5()
     if dtype == np.float64:
         model.double()
     x = np.random.default_rng(1).random((3, 1, 28, 28)).astype(dtype)
-    compare_with_torch(model, x)
+    compare_with_torch(model, x, path=path)
 
 
+@pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_model_with_batchnorm_matches_torch_train_and_eval(dtype):
+def test_model_with_batchnorm_matches_torch_train_and_eval(dtype, path):
     handgrad.manual_seed(4)
     model = small_bn_model(dtype)
     rng = np.random.default_rng(2)
     x = rng.standard_normal((4, 2, 6, 6)).astype(dtype)
     model[8].p = 0.0  # dropout off, so torch's and handgrad's random masks cannot differ
-    compare_with_torch(model, x, rng=rng)
+    compare_with_torch(model, x, rng=rng, path=path)
     model.eval()
     model.zero_grad()
-    compare_with_torch(model, x, rng=rng)
+    compare_with_torch(model, x, rng=rng, path=path)
 
 
 # -- backward contract ------------------------------------------------------------------------------
@@ -373,39 +375,26 @@ def _parameter_grads(model):
     (lambda: nn.Sequential(nn.ReLU(), nn.Flatten(), nn.Linear(32, 4, dtype=np.float64)), (6, 2, 4, 4)),  # no parameters first
     (lambda: small_bn_model(np.float64), (6, 2, 6, 6)),
 ])
-def test_backward_parameters_gives_backwards_parameter_gradients(make, x_shape, rng):
+@pytest.mark.parametrize("path", PATHS)
+def test_backward_parameters_gives_backwards_parameter_gradients(make, x_shape, path, rng):
     model = make()
+    run = runner(model, path)
     x = rng.standard_normal(x_shape)
     handgrad.manual_seed(0)
-    y = model(x)
+    y = run(x)
     grad_out = rng.standard_normal(y.shape)
-    model.backward(grad_out)
+    run.backward(grad_out)
     expected = _parameter_grads(model)
     model.zero_grad()
     handgrad.manual_seed(0)  # the same dropout masks
-    model(x)
-    assert model.backward_parameters(grad_out) is None
+    run(x)
+    assert run.backward_parameters(grad_out) is None
     actual = _parameter_grads(model)
     assert list(actual) == list(expected)
     for name in expected:
         np.testing.assert_array_equal(actual[name], expected[name], err_msg=name)
     with pytest.raises(RuntimeError, match="without a forward"):
-        model.backward_parameters(grad_out)  # the cache was used up, as by backward
-
-
-def test_banded_conv_backward_parameters_equal_backward(rng, monkeypatch):
-    from handgrad.nn import conv
-
-    monkeypatch.setattr(conv, "KEEP_COLS_BYTES", 0)  # every training pass in bands
-    layer = nn.Conv2d(2, 3, 3, padding=1, dtype=np.float64)
-    x, grad_out = rng.standard_normal((4, 2, 9, 9)), rng.standard_normal((4, 3, 9, 9))
-    layer(x)
-    layer.backward(grad_out)
-    expected = layer.weight.grad.copy()
-    layer.zero_grad()
-    layer(x)
-    layer.backward_parameters(grad_out)
-    np.testing.assert_array_equal(layer.weight.grad, expected)
+        run.backward_parameters(grad_out)  # the cache was used up, as by backward
 
 
 def test_accumulate_copies_unless_the_array_is_owned():

@@ -1,4 +1,5 @@
-"""MaxPool2d and AvgPool2d against PyTorch, the numeric gradient check, and max-pool ties."""
+"""MaxPool2d and AvgPool2d against PyTorch (on the textbook path and through the engine), the
+numeric gradient check, and max-pool ties."""
 
 import numpy as np
 import pytest
@@ -7,22 +8,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from handgrad import nn
-from handgrad.nn import pooling
-from torch_helpers import assert_gradcheck, compare_with_torch, run_torch, torch_copy
+from handgrad.engine import pooling as fast_pooling
+from strategies import pool_configs
+from torch_helpers import PATHS, assert_gradcheck, compare_with_torch, run_torch, runner, torch_copy
 
 DTYPES = [np.float32, np.float64]
-
-
-@st.composite
-def pool_configs(draw):
-    """Kernel 1-7 (non-square), stride 1-3 or None, padding ≤ kernel/2 (PyTorch's limit)."""
-    kh, kw = draw(st.integers(1, 7)), draw(st.integers(1, 7))
-    stride = draw(st.one_of(st.none(), st.tuples(st.integers(1, 3), st.integers(1, 3))))
-    ph, pw = draw(st.integers(0, kh // 2)), draw(st.integers(0, kw // 2))
-    h = draw(st.integers(max(1, kh - 2 * ph), max(1, kh - 2 * ph) + 8))
-    w = draw(st.integers(max(1, kw - 2 * pw), max(1, kw - 2 * pw) + 8))
-    return dict(n=draw(st.integers(1, 3)), c=draw(st.integers(1, 3)), h=h, w=w, kernel=(kh, kw), stride=stride,
-                padding=(ph, pw), count_include_pad=draw(st.booleans()), seed=draw(st.integers(0, 2**32 - 1)))
 
 
 def make(kind, cfg):
@@ -32,13 +22,14 @@ def make(kind, cfg):
                         count_include_pad=cfg["count_include_pad"])
 
 
+@pytest.mark.parametrize("path", PATHS)
 @settings(max_examples=300, deadline=None)
 @given(pool_configs(), st.sampled_from(DTYPES), st.sampled_from(["max", "avg"]))
-def test_pooling_matches_torch(cfg, dtype, kind):
+def test_pooling_matches_torch(path, cfg, dtype, kind):
     rng = np.random.default_rng(cfg["seed"])
     pool = make(kind, cfg)
     x = rng.standard_normal((cfg["n"], cfg["c"], cfg["h"], cfg["w"])).astype(dtype)  # continuous: no ties
-    y, dx = compare_with_torch(pool, x, rng=rng)
+    y, dx = compare_with_torch(pool, x, rng=rng, path=path)
     assert y.dtype == dtype and dx.dtype == dtype
 
 
@@ -100,22 +91,24 @@ def first_max_gradient(x, kernel, stride):
     return grad
 
 
-@pytest.mark.parametrize("eager", [True, False])  # tiles: maxima found in the forward / backward pass
+@pytest.mark.parametrize("path, eager", [("reference", False), ("engine", True), ("engine", False)])
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("kernel, stride, padding", [
     ((2, 2), None, 0), ((3, 2), None, 0), ((3, 3), (3, 3), 0), ((1, 2), None, 0), ((1, 1), None, 0),
     ((3, 3), (1, 1), 0), ((3, 2), (2, 1), 0), ((3, 3), (2, 2), 1), ((5, 4), (1, 3), (2, 1)),
 ])
-def test_maxpool_ties_go_to_first_maximum(monkeypatch, dtype, kernel, stride, padding, eager):
-    monkeypatch.setattr(pooling, "EAGER_MAXIMA_BYTES", 0 if eager else 1 << 60)
+def test_maxpool_ties_go_to_first_maximum(monkeypatch, dtype, kernel, stride, padding, path, eager):
+    """On the engine, tiles have their maxima found in the forward pass (eager) or the backward."""
+    monkeypatch.setattr(fast_pooling, "EAGER_MAXIMA_BYTES", 0 if eager else 1 << 60)
     rng = np.random.default_rng(0)
     inputs = [np.full((2, 2, 7, 8), 1.5, dtype=dtype),                    # every element ties
               np.full((1, 1, 7, 8), -3.0, dtype=dtype),                   # negative: padding must not win
               rng.integers(0, 3, size=(2, 3, 7, 8)).astype(dtype)]        # integer values, many ties
     for x in inputs:
         pool = nn.MaxPool2d(kernel, stride=stride, padding=padding)
-        y = pool(x)
-        dx = pool.backward(np.ones(y.shape, dtype))
+        run = runner(pool, path)
+        y = run(x)
+        dx = run.backward(np.ones(y.shape, dtype))
         # torch (CPU) also routes ties to the first maximum: the two agree exactly
         yt, dxt = run_torch(torch_copy(pool, dtype), x, np.ones(y.shape, dtype))
         np.testing.assert_array_equal(y, yt.numpy())

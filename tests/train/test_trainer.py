@@ -171,8 +171,8 @@ def test_a_run_directory_holds_every_file_and_a_longer_run_resumes_exactly(tmp_p
 def test_batches_are_float32_c_contiguous_and_the_model_is_not_copied_per_step(small_data, monkeypatch):
     trainer = Trainer(quiet(epochs=1, batch_size=16, model="mlp"), data=small_data)
     seen, copies = [], []
-    forward, state_dict = trainer.model.forward, trainer.model.state_dict
-    monkeypatch.setattr(trainer.model, "forward", lambda x: seen.append((x.dtype, x.flags.c_contiguous)) or forward(x),
+    forward, state_dict = trainer.engine.forward, trainer.model.state_dict  # the steps run through the engine
+    monkeypatch.setattr(trainer.engine, "forward", lambda x: seen.append((x.dtype, x.flags.c_contiguous)) or forward(x),
                         raising=False)
     monkeypatch.setattr(trainer.model, "state_dict", lambda: copies.append(1) or state_dict(), raising=False)
     trainer.epoch = 1

@@ -14,12 +14,7 @@ import numpy as np
 from handgrad.nn.module import Module
 
 
-class _Elementwise(Module):
-    def samples_independent(self) -> bool:
-        return True
-
-
-class ReLU(_Elementwise):
+class ReLU(Module):
     def forward(self, x):
         y = np.maximum(x, 0)
         self._save(y)
@@ -30,7 +25,7 @@ class ReLU(_Elementwise):
         return grad_out * (y > 0)
 
 
-class LeakyReLU(_Elementwise):
+class LeakyReLU(Module):
     def __init__(self, negative_slope: float = 0.01):
         super().__init__()
         self.negative_slope = float(negative_slope)
@@ -49,7 +44,7 @@ class LeakyReLU(_Elementwise):
         return f"negative_slope={self.negative_slope}"
 
 
-class Tanh(_Elementwise):
+class Tanh(Module):
     def forward(self, x):
         y = np.tanh(x)
         self._save(y)
@@ -60,7 +55,7 @@ class Tanh(_Elementwise):
         return grad_out * (1 - y * y)
 
 
-class Sigmoid(_Elementwise):
+class Sigmoid(Module):
     def forward(self, x):
         x = np.asarray(x)
         e = np.exp(-np.abs(x))  # never overflows

@@ -31,9 +31,6 @@ class _BatchNorm(Module):
         self.register_buffer("running_var", np.ones(num_features, dtype=dtype))
         self.register_buffer("num_batches_tracked", np.array(0, dtype=np.int64))
 
-    def samples_independent(self) -> bool:
-        return not self.training  # in training, statistics of the whole batch
-
     def _shape(self, x):
         """Reduction axes and the broadcast shape of per-channel values."""
         x = np.asarray(x)

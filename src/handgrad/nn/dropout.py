@@ -20,9 +20,6 @@ class Dropout(Module):
             raise ValueError(f"Dropout: p must be in [0, 1), got {p}")
         self.p, self.rng = float(p), rng
 
-    def samples_independent(self) -> bool:
-        return not self.training  # in training, one random stream draws the masks
-
     def forward(self, x):
         x = np.asarray(x)
         if not self.training or self.p == 0:

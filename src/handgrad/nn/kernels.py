@@ -11,7 +11,7 @@ Layers hand on CHWN memory behind NCHW shapes, so the next layer's `chwn` is fre
 
 NumPy runs a ufunc on operands that are not contiguous through 8,192-element copy
 buffers; `unbuffered()` shrinks them so that the strided `+=` of col2im runs on the views
-in place (col2im twice as fast; measured in the docstring of `unbuffered`).
+in place instead of through copies.
 
 `im2col_reference`/`col2im_reference` are the plain NCHW versions (a window view and
 `np.add.at`); the tests hold the fast ones equal to them.
@@ -84,9 +84,9 @@ def unbuffered(size: int = 1024):
 
     A ufunc on a strided view, such as `window(xp, i, j, ...)[...] += cols[:, i, j]`, copies
     its operands through buffers of `np.getbufsize()` (8,192) elements; with buffers no
-    longer than the view's contiguous runs it works on the views directly. col2im of LeNet-5's
-    conv2 at batch 64: 0.57 -> 0.39 ms; of its conv1: 0.60 -> 0.31 ms. The setting is
-    NumPy's per-thread context, so threads running chunks do not disturb each other."""
+    longer than the view's contiguous runs it works on the views directly (figures in
+    reports/benchmarks.md). The setting is NumPy's per-thread context, so threads do not
+    disturb each other."""
     previous = np.setbufsize(size)
     try:
         yield

@@ -14,7 +14,6 @@ from typing import Iterator
 
 import numpy as np
 
-from handgrad.nn import parallel
 
 
 class Parameter:
@@ -89,11 +88,6 @@ class Module:
         accumulated. A training loop whose input is data (which needs no gradient, as in
         PyTorch, where inputs do not require grad) calls this to skip that work."""
         self.backward(grad_out)
-
-    def samples_independent(self) -> bool:
-        """True when sample n's output and input gradient depend on sample n alone (and on
-        no random stream), so a batch may be cut into chunks that run in parallel."""
-        return False
 
     def __call__(self, *args, **kwargs):
         return self.forward(*args, **kwargs)
@@ -248,15 +242,8 @@ def check_input(layer: Module, x, ndim: int, channels: int, axis: int = 1) -> np
 class Sequential(Module):
     """Modules applied in order; children are named "0", "1", ... as in PyTorch.
 
-    One rewrite makes training faster without changing a single number: a ReLU followed
-    by a MaxPool2d runs as pool-then-ReLU (max and ReLU commute, and both send each
-    window's gradient to the same element), so the ReLU touches a quarter of the data.
-    `backward` replays the order the forward pass actually used.
-
-    When every layer treats samples independently and a batch holds enough work, the
-    batch runs in chunks on several cores (see `handgrad.nn.parallel`); the numbers
-    agree with a one-thread run to float rounding, and a run is reproducible for a given
-    `handgrad.set_num_threads`.
+    forward: x → m₀(x) → m₁(m₀(x)) → …;  backward: the chain rule in reverse order, each
+    module's `backward` turning the gradient of its output into that of its input.
     """
 
     def __init__(self, *modules: Module):
@@ -270,65 +257,26 @@ class Sequential(Module):
         setattr(self, str(len(self)), module)
         return self
 
-    def execution_order(self) -> list[Module]:
-        """The modules in the order forward runs them (ReLU, MaxPool2d pairs swapped)."""
-        from handgrad.nn.activation import ReLU
-        from handgrad.nn.pooling import MaxPool2d
-
-        modules, order = list(self._modules.values()), []
-        i = 0
-        while i < len(modules):
-            if i + 1 < len(modules) and type(modules[i]) is ReLU and type(modules[i + 1]) is MaxPool2d:
-                order += [modules[i + 1], modules[i]]
-                i += 2
-            else:
-                order.append(modules[i])
-                i += 1
-        return order
-
-    def samples_independent(self) -> bool:
-        return all(module.samples_independent() for module in self.children())
-
     def forward(self, x):
-        order = self.execution_order()
-        chunks = 1
-        if order and parallel.get_num_threads() > 1 and self.samples_independent():
-            x = np.asarray(x)
-            chunks = parallel.chunk_count(len(x), self._largest_activation(order, x))
-        self._save(order, chunks)
-        if chunks == 1:
-            return _forward_through(order, x)
-        return np.concatenate(parallel.run_chunks("forward", order, parallel.split(x, chunks)))
-
-    def _largest_activation(self, order, x) -> int:
-        """Elements per sample of the largest array a forward pass makes, from a one-sample
-        forward pass once per input shape (so the choice of chunks depends on shapes only)."""
-        sizes = self.__dict__.setdefault("_activation_sizes", {})
-        key = (x.shape[1:], x.dtype.str)
-        if key not in sizes and len(x):
-            out, largest = x[:1], x[:1].size
-            for module in order:
-                out = module(out)
-                largest = max(largest, np.size(out))
-            sizes[key] = largest
-        return sizes.get(key, 0)
+        modules = list(self)
+        for module in modules:
+            x = module(x)
+        self._save(modules)  # the modules that ran, for backward
+        return x
 
     def backward(self, grad_out):
-        return self._backward(grad_out, input_grad=True)
+        (modules,) = self._take()
+        for module in reversed(modules):
+            grad_out = module.backward(grad_out)
+        return grad_out
 
     def backward_parameters(self, grad_out) -> None:
-        """Backward through every layer; the first layer skips the gradient of its input."""
-        self._backward(grad_out, input_grad=False)
-
-    def _backward(self, grad_out, input_grad: bool):
-        order, chunks = self._take()
-        kind = "backward" if input_grad else "backward_parameters"
-        if not order:
-            return grad_out if input_grad else None
-        if chunks == 1:
-            return WORK[kind](order, grad_out)
-        grads = parallel.run_chunks(kind, order, parallel.split(grad_out, chunks))
-        return np.concatenate(grads) if input_grad else None
+        """Backward through every module; the first skips the gradient of its input."""
+        (modules,) = self._take()
+        for module in reversed(modules[1:]):
+            grad_out = module.backward(grad_out)
+        if modules:
+            modules[0].backward_parameters(grad_out)
 
     def __len__(self) -> int:
         return len(self._modules)
@@ -343,23 +291,3 @@ class Sequential(Module):
                 setattr(part, name, module)
             return part
         return list(self._modules.values())[index]
-
-
-def _forward_through(modules: list[Module], x):
-    for module in modules:
-        x = module(x)
-    return x
-
-
-def _backward_through(modules: list[Module], grad_out):
-    for module in reversed(modules):
-        grad_out = module.backward(grad_out)
-    return grad_out
-
-
-def _backward_parameters_through(modules: list[Module], grad_out) -> None:
-    modules[0].backward_parameters(_backward_through(modules[1:], grad_out))
-
-
-WORK = {"forward": _forward_through, "backward": _backward_through,
-        "backward_parameters": _backward_parameters_through}  # what each chunk of a Sequential runs

@@ -4,7 +4,8 @@ A running average that keeps decaying (Adam's exp_avg for a weight whose input i
 every batch: m <- 0.9·m each step) falls below the smallest normal float32 (1.18e-38)
 after a few hundred steps, and the CPU handles such denormal numbers in microcode, up to
 a hundred times slower. In the wide CNN at batch 16, 170,000 of Adam's 421,000 exp_avg
-values were denormal after 800 steps, and the step went from 1.7 to 5.1 ms.
+values were denormal after 800 steps, and the step took three times as long
+(reports/benchmarks.md).
 
 Inside `flush_denormals()` the SSE unit treats denormal inputs as zero (DAZ) and writes
 zero for denormal results (FTZ): on x86-64 Linux, through the C library's

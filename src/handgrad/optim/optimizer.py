@@ -10,7 +10,7 @@ optimizer whose step is element-wise (`elementwise = True`: every one here) has
 the small parameters of a group that agree in dtype and state scalars (the step
 count) updated together, in one call on their concatenation: the same operations
 on every element, so the same numbers, with a dozen NumPy calls per group
-instead of per parameter (LeNet-5's ten parameters: 0.39 -> 0.34 ms a step).
+instead of per parameter (figures in reports/benchmarks.md).
 
 `state_dict()` follows PyTorch's layout, with parameters replaced by their
 position across all groups:
@@ -212,9 +212,9 @@ def in_blocks(work, *arrays) -> None:
     """work(*pieces) for an in-place, element-wise `work`, on successive blocks of BLOCK
     elements of equally shaped C-contiguous arrays (other arrays: in one call). The same
     operations on every element, so the result is identical to one call; but the dozen
-    passes of an Adam step then run over arrays in cache (401,408 float32 parameters:
-    1.66 -> 1.18 ms). Two threads on halves were slower in a training loop (1.78 ms right
-    after a matrix multiply, whose BLAS threads keep spinning on the other core)."""
+    passes of an Adam step then run over arrays in cache. Two threads on halves were slower
+    in a training loop (right after a matrix multiply, whose BLAS threads keep spinning on
+    the other core); figures in reports/benchmarks.md."""
     size = arrays[0].size
     if not all(a.flags.c_contiguous and a.size == size for a in arrays):
         work(*arrays)

@@ -1,4 +1,7 @@
-"""Evaluation in eval mode, in batches of 1000: loss, accuracy, predictions, confusion matrix."""
+"""Evaluation in eval mode, in batches of 1000: loss, accuracy, predictions, confusion matrix.
+
+The batches run through `handgrad.engine.Engine` (the model's own code in reference mode).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from handgrad import nn
+from handgrad.engine import Engine
 from handgrad.nn import Module
 
 EVAL_BATCH = 1000
@@ -23,10 +27,10 @@ class Evaluation:
 
 def logits(model: Module, x: np.ndarray, batch_size: int = EVAL_BATCH) -> np.ndarray:
     """The model's outputs for all of `x`, in eval mode (the previous mode is restored)."""
-    was_training = model.training
+    was_training, run = model.training, _engine(model)
     model.eval()
     try:
-        return np.concatenate([model(x[start : start + batch_size]) for start in range(0, len(x), batch_size)])
+        return np.concatenate([run(x[start : start + batch_size]) for start in range(0, len(x), batch_size)])
     finally:
         model.train(was_training)
 
@@ -43,18 +47,22 @@ def evaluate(model: Module, x: np.ndarray, y: np.ndarray, batch_size: int = EVAL
     if len(x) == 0:
         return Evaluation(float("nan"), float("nan"), np.empty(0, dtype=np.int64))
     loss_fn = nn.CrossEntropyLoss(reduction="sum")
-    was_training = model.training
+    was_training, run = model.training, _engine(model)
     model.eval()
     total, predictions = 0.0, []
     try:
         for start in range(0, len(x), batch_size):
-            z = model(x[start : start + batch_size])
+            z = run(x[start : start + batch_size])
             total += loss_fn(z, y[start : start + batch_size])
             predictions.append(z.argmax(axis=1))
     finally:
         model.train(was_training)
     predictions = np.concatenate(predictions)
     return Evaluation(total / len(x), float(np.mean(predictions == y)), predictions)
+
+
+def _engine(model) -> Engine:
+    return model if isinstance(model, Engine) else Engine(model)
 
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, classes: int) -> np.ndarray:

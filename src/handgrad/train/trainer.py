@@ -3,8 +3,9 @@
     result = handgrad.train.fit(TrainConfig(epochs=3, out="runs/demo"))
     result = handgrad.train.resume("runs/demo")      # after an interruption
 
-Each step is the loop a user would write (zero_grad, forward, loss, backward, step)
-plus what the run records: the running loss and accuracy (from the argmax of the
+Each step is the loop a user would write (zero_grad, forward, loss, backward, step), run
+through `handgrad.engine.Engine` (`self.engine`: tuned kernels and batch chunks on every
+core; the model's own code in reference mode), plus what the run records: the running loss and accuracy (from the argmax of the
 logits already computed), the divergence guard's check of the loss and, with `l2`, the
 explicit penalty 0.5·λ·Σ‖W‖² over the Conv2d/Linear weights, added to the reported loss
 and its gradient λ·W to `.grad`; every `monitor_every` iterations, the layer monitor's
@@ -41,6 +42,7 @@ from tqdm import tqdm
 
 import handgrad
 from handgrad import data, models, nn
+from handgrad.engine import Engine
 from handgrad.errors import MissingFileError, UserError
 from handgrad.nn import Module
 from handgrad.train import checkpoint
@@ -120,6 +122,7 @@ class Trainer:
         self.out = None if self.config.out is None else Path(self.config.out)
         handgrad.manual_seed(self.config.seed)
         self.model = models.build(self.config.model, **self.config.model_options)
+        self.engine = Engine(self.model)
         self.loss_fn = nn.CrossEntropyLoss(reduction=self.config.loss_reduction)
         self.optimizer = build_optimizer(self.config, self.model.parameters())
         self.scheduler = build_scheduler(self.config, self.optimizer)
@@ -168,7 +171,7 @@ class Trainer:
 
     def train_epoch(self) -> dict:
         """One pass over the shuffled training set, then validation; returns the history row."""
-        config, model, optimizer, loss_fn, guard = self.config, self.model, self.optimizer, self.loss_fn, self.guard
+        config, model, optimizer, loss_fn, guard = self.config, self.engine, self.optimizer, self.loss_fn, self.guard
         l2, weights, monitor = config.l2, self.l2_weights, self.monitor
         batches = data.Batches(self.data.x_train, self.data.y_train, config.batch_size, shuffle=True,
                                seed=config.seed, epoch=self.epoch - 1)
@@ -245,7 +248,7 @@ class Trainer:
 
     def finish(self) -> RunResult:
         """Test the model; with an output directory write summary.json and curves.png."""
-        test = evaluate(self.model, self.data.x_test, self.data.y_test)
+        test = evaluate(self.engine, self.data.x_test, self.data.y_test)
         scored = [row for row in self.history if row["val_accuracy"] is not None]
         best = max(scored, key=lambda row: row["val_accuracy"]) if scored else None
         result = RunResult(

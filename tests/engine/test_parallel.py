@@ -1,4 +1,4 @@
-"""Batch parallelism in Sequential: chunks in worker processes give PyTorch's numbers and the serial
+"""Batch chunks of an Engine: chunks in worker processes give PyTorch's numbers and the serial
 numbers, gradients of every chunk arrive, and layers that need the whole batch stay serial."""
 
 import sys
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from handgrad import nn
-from handgrad.nn import parallel
+from handgrad.engine import Engine, parallel
 from torch_helpers import assert_close, compare_with_torch, lenet5
 
 
@@ -22,9 +22,9 @@ def threads(monkeypatch):
 
 
 def cnn(dtype=np.float64):
-    return nn.Sequential(nn.Conv2d(2, 5, 3, padding=1, dtype=dtype), nn.ReLU(), nn.MaxPool2d(2),
+    return Engine(nn.Sequential(nn.Conv2d(2, 5, 3, padding=1, dtype=dtype), nn.ReLU(), nn.MaxPool2d(2),
                          nn.Conv2d(5, 4, 3, dtype=dtype), nn.Tanh(), nn.Flatten(),
-                         nn.Linear(4 * 2 * 2, 6, dtype=dtype), nn.LeakyReLU(), nn.Linear(6, 3, dtype=dtype))
+                         nn.Linear(4 * 2 * 2, 6, dtype=dtype), nn.LeakyReLU(), nn.Linear(6, 3, dtype=dtype)))
 
 
 def forward_backward(model, x, grad_out):
@@ -38,7 +38,7 @@ def count_parallel_runs(monkeypatch) -> list:
     calls = []
     run_chunks = parallel.run_chunks
     monkeypatch.setattr(parallel, "run_chunks",
-                        lambda kind, layers, parts: calls.append(len(parts)) or run_chunks(kind, layers, parts))
+                        lambda kind, layers, steps, parts: calls.append(len(parts)) or run_chunks(kind, layers, steps, parts))
     return calls
 
 
@@ -63,7 +63,7 @@ def test_chunks_equal_serial_run(threads, rng, batch, monkeypatch):
 def test_lenet5_in_chunks_equals_torch(threads, rng):
     threads(2)
     model = lenet5()
-    compare_with_torch(model, rng.standard_normal((64, 1, 28, 28)).astype(np.float32))
+    compare_with_torch(model, rng.standard_normal((64, 1, 28, 28)).astype(np.float32), path="engine")
 
 
 def test_gradients_accumulate_across_calls_as_in_serial_mode(threads, rng):
@@ -92,7 +92,7 @@ def test_parameter_updates_reach_every_chunk(threads, rng):
     threads(2)
     model = cnn()
     x = rng.standard_normal((32, 2, 8, 8))
-    model[8].weight.data += 1.0  # in place, as an optimizer step does
+    model.module[8].weight.data += 1.0  # in place, as an optimizer step does
     model.train(False)
     expected = model(x[16:])
     np.testing.assert_allclose(model(x)[16:], expected, rtol=1e-12)
@@ -101,7 +101,7 @@ def test_parameter_updates_reach_every_chunk(threads, rng):
 @pytest.mark.parametrize("layer", [nn.BatchNorm1d(6, dtype=np.float64), nn.Dropout(0.5)])
 def test_whole_batch_layers_keep_training_serial_and_eval_parallel(threads, rng, layer, monkeypatch):
     threads(2)
-    model = nn.Sequential(nn.Linear(4, 6, dtype=np.float64), layer, nn.Linear(6, 2, dtype=np.float64))
+    model = Engine(nn.Sequential(nn.Linear(4, 6, dtype=np.float64), layer, nn.Linear(6, 2, dtype=np.float64)))
     calls = count_parallel_runs(monkeypatch)
     x = rng.standard_normal((64, 4))
     model(x)
@@ -119,7 +119,7 @@ def test_dropout_model_gives_the_same_numbers_for_any_thread_count(threads, rng)
     for count in (1, 2):
         threads(count)
         handgrad.manual_seed(3)
-        model = nn.Sequential(nn.Linear(4, 6, dtype=np.float64), nn.Dropout(0.5), nn.Linear(6, 2, dtype=np.float64))
+        model = Engine(nn.Sequential(nn.Linear(4, 6, dtype=np.float64), nn.Dropout(0.5), nn.Linear(6, 2, dtype=np.float64)))
         results.append(model(np.ones((64, 4))))
     np.testing.assert_array_equal(results[0], results[1])
 
@@ -127,11 +127,11 @@ def test_dropout_model_gives_the_same_numbers_for_any_thread_count(threads, rng)
 def test_nested_sequential_runs_in_chunks_once(threads, rng, monkeypatch):
     threads(2)
     inner = nn.Sequential(nn.Linear(4, 5, dtype=np.float64), nn.ReLU())
-    model = nn.Sequential(inner, nn.Linear(5, 2, dtype=np.float64))
+    model = Engine(nn.Sequential(inner, nn.Linear(5, 2, dtype=np.float64)))
     calls = count_parallel_runs(monkeypatch)
     x, grad_out = rng.standard_normal((40, 4)), rng.standard_normal((40, 2))
     y, dx, grads = forward_backward(model, x, grad_out)
-    assert calls == [2, 2]  # the outer forward and backward; the inner Sequential runs serially in each chunk
+    assert calls == [2, 2]  # forward and backward of the one list of layers, the inner ones included
     threads(1)
     expected = forward_backward(model, x, grad_out)
     assert_close(dx, expected[1])
@@ -197,8 +197,8 @@ def test_settings_and_arrays_changed_between_calls_reach_the_workers(threads, rn
     model = cnn()
     x = rng.standard_normal((32, 2, 8, 8))
     model(x)
-    model[7].negative_slope = 0.3  # a setting
-    model[8].weight.data = rng.standard_normal(model[8].weight.shape)  # a new array, not an in-place update
+    model.module[7].negative_slope = 0.3  # a setting
+    model.module[8].weight.data = rng.standard_normal(model.module[8].weight.shape)  # a new array, not an in-place update
     assert_chunks_give_the_serial_output(threads, model, x)
 
 
@@ -211,8 +211,8 @@ def test_inputs_of_any_size_reach_the_workers(threads, rng):
 
 def test_a_floating_point_error_in_a_worker_is_raised_as_the_caller_asked(threads):
     threads(2)
-    model = nn.Sequential(nn.Linear(4, 3, dtype=np.float32))
-    model[0].weight.data[...] = 1.0
+    model = Engine(nn.Sequential(nn.Linear(4, 3, dtype=np.float32)))
+    model.module[0].weight.data[...] = 1.0
     x = np.ones((16, 4), np.float32)
     x[8:] = 3e38  # only the worker's chunk overflows
     with np.errstate(over="raise"), pytest.raises(FloatingPointError):
@@ -234,7 +234,7 @@ def test_a_worker_that_died_is_replaced(threads, rng):
 def test_a_layer_swapped_inside_a_nested_sequential_reaches_the_workers(threads, rng):
     threads(2)
     inner = nn.Sequential(nn.Linear(4, 5, dtype=np.float64), nn.ReLU())
-    model = nn.Sequential(inner, nn.Linear(5, 2, dtype=np.float64))
+    model = Engine(nn.Sequential(inner, nn.Linear(5, 2, dtype=np.float64)))
     x = rng.standard_normal((40, 4))
     model(x)
     setattr(inner, "1", nn.Tanh())
@@ -280,9 +280,9 @@ def test_a_worker_runs_early_the_layers_before_the_bulk_of_the_parameters(layer_
 
 
 def two_layers_the_second_heavy():
-    model = nn.Sequential(nn.Linear(4, 3, dtype=np.float32), nn.Linear(3, 200, dtype=np.float32))
-    model[0].weight.data[...] = 1.0
-    assert parallel.Plan(list(model), 64).early_layers == 1
+    model = Engine(nn.Sequential(nn.Linear(4, 3, dtype=np.float32), nn.Linear(3, 200, dtype=np.float32)))
+    model.module[0].weight.data[...] = 1.0
+    assert parallel.Plan(list(model.module), 64).early_layers == 1
     return model
 
 
@@ -294,7 +294,7 @@ def test_an_error_in_a_workers_early_layers_keeps_it_in_step(threads):
     with np.errstate(over="raise"), pytest.raises(FloatingPointError):
         model(x)
     x[8:] = 2.0
-    model[1].weight.data += 1.0  # copied after the worker has its job
+    model.module[1].weight.data += 1.0  # copied after the worker has its job
     assert_chunks_give_the_serial_output(threads, model, x)
 
 

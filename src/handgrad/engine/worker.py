@@ -1,4 +1,4 @@
-"""A worker process of `handgrad.nn.parallel`: `python -m handgrad.nn.worker FD`.
+"""A worker process of `handgrad.engine.parallel`: `python -m handgrad.engine.worker FD`.
 
 It says ("ready",) once imported, then answers requests on the socket FD until the other
 side closes it:
@@ -30,12 +30,11 @@ import sys
 import numpy as np
 
 import handgrad
-from handgrad.nn import parallel
-from handgrad.nn.module import WORK
+from handgrad.engine import parallel, plan
 
 
 class Chunk:
-    """The layers this worker runs, on views of the shared block."""
+    """The layers this worker runs (by their fast versions), on views of the shared block."""
 
     def __init__(self, sock, layers, slots, x_offset, dx_offset, size, fd):
         self.sock, self.block = sock, mmap.mmap(fd, size)
@@ -44,6 +43,7 @@ class Chunk:
         owners = parallel.shared_arrays(layers)
         for (owner, name), shared in zip(owners, views):
             object.__setattr__(owner, name, shared)
+        self.steps = [plan.fast(layer) for layer in layers]
         self.modules = parallel.all_modules(layers)
         self.params, self.grads = parallel.parameters_of(layers), views[len(owners):]
 
@@ -52,18 +52,18 @@ class Chunk:
             object.__setattr__(module, "training", flag)
         x = parallel.view(self.block, self.x_offset, shape, dtype)
         try:
-            x = WORK["forward"](self.layers[:early], x)
+            x = plan.forward(self.steps[:early], x)
         finally:
             if early < len(self.layers):  # the other layers' arrays are being copied in
                 message, _ = parallel.receive(self.sock)
                 if message != ("arrays",):
                     raise RuntimeError(f"handgrad worker: expected the layers' arrays, got {message[0]!r}")
-        return WORK["forward"](self.layers[early:], x)
+        return plan.forward(self.steps[early:], x)
 
     def backward(self, kind, grad_out):
         for param in self.params:
             param.grad = None
-        grad_in = WORK[kind](self.layers, grad_out)
+        grad_in = plan.PASSES[kind](self.steps, grad_out)
         if grad_in is not None:
             np.copyto(parallel.view(self.block, self.dx_offset, grad_in.shape, grad_in.dtype), grad_in)
         for param, shared in zip(self.params, self.grads):

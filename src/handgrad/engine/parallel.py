@@ -1,11 +1,11 @@
-"""Batch parallelism for Sequential: the batch is cut into one chunk per core; the first
-chunk runs in this process, each other one in a worker process (`handgrad.nn.worker`) that
+"""The batch-chunk runtime of `Engine`: the batch is cut into one chunk per core; the first
+chunk runs in this process, each other one in a worker process (`handgrad.engine.worker`) that
 holds its own copy of the layers.
 
 Processes, not threads: a training step is hundreds of NumPy calls of tens of microseconds,
-and threads of one process wait for each other's GIL at every one of them (LeNet-5 at batch
-64 took 9.5 ms a step in two threads against 7.4 ms in one). A worker is a fresh Python
-(`python -m handgrad.nn.worker`, never a fork: it runs none of the caller's script and
+and threads of one process wait for each other's GIL at every one of them (measured in
+reports/benchmarks.md). A worker is a fresh Python
+(`python -m handgrad.engine.worker`, never a fork: it runs none of the caller's script and
 inherits none of its threads), started on first use and kept until the process exits.
 
 Each worker shares one block of memory (a memfd) with this process: the parameters and
@@ -19,8 +19,8 @@ While chunks run, each process multiplies with one BLAS thread.
 
 A batch is cut only when each chunk's largest activation holds at least `MIN_CHUNK_ELEMENTS`
 elements, and only when every layer's output for sample n depends on input n alone (see
-`Module.samples_independent`): BatchNorm in training mode (batch statistics) and Dropout in
-training mode (one random stream) keep a Sequential serial. `set_num_threads(1)` turns it
+`plan.samples_independent`): BatchNorm in training mode (batch statistics) and Dropout in
+training mode (one random stream) keep a model serial. `set_num_threads(1)` turns it
 off; so does a platform without `os.memfd_create` (Linux has it), and a worker that cannot
 start (with one warning).
 """
@@ -36,7 +36,6 @@ import socket
 import struct
 import subprocess
 import sys
-import threading
 import time
 import warnings
 from collections import OrderedDict
@@ -45,23 +44,23 @@ from pathlib import Path
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
+from handgrad.engine import plan
+from handgrad.nn.module import Parameter
+
 # A batch is cut when each chunk's largest activation would hold at least this many elements:
 # below it, the round trips to the worker and the copies of the parameters cost more than
-# the halved work saves (ms a step, one process against two: LeNet-5 at batch 64, chunks of
-# 150,528 elements, 7.1-7.7 against 5.6-6.8; the wide CNN at batch 8, chunks of 100,352,
-# 6.9-7.2 against 7.2-7.8).
+# the halved work saves (LeNet-5 at batch 64 is above it, the wide CNN at batch 8 below).
 MIN_CHUNK_ELEMENTS = 1 << 17
 SPIN_SECONDS = 0.05  # how long a process waiting for the other polls before it sleeps
 ALIGN = 64  # bytes: every array in a shared block starts on a cache line
-PEEK = socket.MSG_PEEK | socket.MSG_DONTWAIT  # a poll for data; `|` on these flags costs 2 us each time
+PEEK = socket.MSG_PEEK | socket.MSG_DONTWAIT  # a poll for data (combined once: `|` on these flags is slow)
 
 SUPPORTED = hasattr(os, "memfd_create") and hasattr(socket, "send_fds")
-WORKER_COMMAND = [sys.executable, "-m", "handgrad.nn.worker"]  # + the socket's file descriptor
+WORKER_COMMAND = [sys.executable, "-m", "handgrad.engine.worker"]  # + the socket's file descriptor
 STARTUP_SECONDS = 60  # a new worker must say it is ready within this time
 _threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 _workers: list["Worker"] = []
 _unavailable = False  # set when a worker process could not be started: no more chunks
-_running = threading.local()  # `chunks` is true on a thread running its chunk of a batch
 _blas = None  # threadpoolctl's handle on the BLAS libraries, made on first use
 
 
@@ -81,7 +80,7 @@ def get_num_threads() -> int:
 def chunk_count(batch: int, per_sample: int) -> int:
     """How many chunks to cut a batch into (1: run it serially), for a model whose largest
     activation holds `per_sample` elements per sample."""
-    if _threads == 1 or not SUPPORTED or _unavailable or getattr(_running, "chunks", False):
+    if _threads == 1 or not SUPPORTED or _unavailable:
         return 1
     return max(1, min(_threads, batch, batch * per_sample // MIN_CHUNK_ELEMENTS))
 
@@ -90,13 +89,12 @@ def split(x, chunks: int) -> list[np.ndarray]:
     return np.array_split(x, chunks, axis=0)
 
 
-def run_chunks(kind: str, layers: list, parts: list[np.ndarray]) -> list:
+def run_chunks(kind: str, layers: list, steps: list, parts: list[np.ndarray]) -> list:
     """`kind` ("forward", "backward" or "backward_parameters") of `layers` on each part: the
-    first here, the others in worker processes at the same time. After a backward pass the
-    workers' parameter gradients are added into the layers' `.grad`, worker by worker."""
+    first here (by `steps`, the layers' fast versions), the others in worker processes at
+    the same time. After a backward pass the workers' parameter gradients are added into the
+    layers' `.grad`, worker by worker."""
     global _blas
-    from handgrad.nn.module import WORK
-
     if kind == "forward":  # replace workers that died, and those a fork of their owner inherited
         _workers[:] = [w for w in _workers if w.owner == os.getpid() and w.process.poll() is None]
     global _unavailable
@@ -106,18 +104,16 @@ def run_chunks(kind: str, layers: list, parts: list[np.ndarray]) -> list:
     except WorkerUnavailable as error:
         warnings.warn(f"handgrad: {error}; batches run in one process from now on", RuntimeWarning, stacklevel=2)
         _unavailable = True
-        return [WORK[kind](layers, np.concatenate(parts))]
+        return [plan.PASSES[kind](steps, np.concatenate(parts))]
     workers = _workers[: len(parts) - 1]
     for worker, part in zip(workers, parts[1:]):
         worker.send_job(kind, layers, part)
     if _blas is None:
         _blas = ThreadpoolController().select(user_api="blas")
-    _running.chunks = True  # a Sequential inside runs its chunk serially
     try:
         with _blas.limit(limits=1):  # one BLAS thread per process: the processes share the cores
-            first = WORK[kind](layers, parts[0])
+            first = plan.PASSES[kind](steps, parts[0])
     finally:
-        _running.chunks = False
         try:
             replies = [worker.receive_result(kind) for worker in workers]
         except BaseException:  # interrupted while a reply was pending: these workers are out of step
@@ -145,7 +141,7 @@ def shared_arrays(layers: list) -> list[tuple[object, str]]:
 def early_layers(layer_bytes: list[int]) -> int:
     """How many of the first layers a worker may run before the arrays of the others reach the
     shared block: those before the layers that hold at least half of all the bytes (the
-    wide CNN's convolutions; its first linear layer, 95% of the bytes, is copied while the
+    wide CNN's convolutions; its first linear layer, most of the bytes, is copied while the
     worker runs them). All of them when that leaves none to run early."""
     total, rest, early = sum(layer_bytes), sum(layer_bytes), 0
     while early < len(layer_bytes) and 2 * (rest - layer_bytes[early]) >= total > 0:
@@ -184,8 +180,6 @@ def view(block: mmap.mmap, offset: int, shape, dtype) -> np.ndarray:
 
 def replica(module):
     """A copy of `module` and its submodules without their caches (what a worker receives)."""
-    from handgrad.nn.module import Parameter
-
     twin = copy.copy(module)
     object.__setattr__(twin, "_cache", None)
     object.__setattr__(twin, "_parameters", OrderedDict())
@@ -213,8 +207,8 @@ def send(sock: socket.socket, message, fds: tuple[int, ...] = ()) -> None:
 
 def receive(sock: socket.socket, spin: float = SPIN_SECONDS):
     """(message, fds received with it); EOFError when the other side has closed. Polls for up
-    to `spin` seconds before it blocks: waking a process that sleeps costs this virtual
-    machine ~250 us (a LeNet-5 step has four such waits), a poll ~1 us."""
+    to `spin` seconds before it blocks: waking a process that sleeps costs far more than a
+    poll, and a LeNet-5 step has four such waits."""
     deadline = time.perf_counter() + spin
     while time.perf_counter() < deadline:
         try:
@@ -288,7 +282,7 @@ class Worker:
         package_root = str(Path(__file__).resolve().parents[2])
         env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
                    # glibc: keep freed memory for the next step instead of returning it and
-                   # faulting it in again (1,300 page faults a LeNet-5 step: half its time)
+                   # faulting it in again (page faults would take a large part of a LeNet-5 step)
                    MALLOC_MMAP_THRESHOLD_=str(32 << 20), MALLOC_TRIM_THRESHOLD_=str(256 << 20),
                    PYTHONPATH=os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")])))
         try:
