@@ -65,7 +65,7 @@ from handgrad.experiments.cli import (
     check_storage_arguments,
     run_experiment_command,
 )
-from handgrad.experiments.engine import WorkerFailed
+from handgrad.experiments.runner import WorkerFailed
 from handgrad.experiments.sweep import SweepSpec, parse_search, run_sweep
 from handgrad.inspect.cli import add_inspect_parser, run_inspect_command
 

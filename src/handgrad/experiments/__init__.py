@@ -8,7 +8,7 @@
     run("regularization", StudyOptions(quick=True, out="tmp/reg"))
 
 Each study runs every variant with several seeds, each (variant, seed) one trial of an
-Optuna study on a database (`store`, `engine`), and writes into its output folder
+Optuna study on a database (`store`, `runner`), and writes into its output folder
 `report.md` (what was run, every hyperparameter, tables of mean ± 95 % interval beside
 the published numbers, the plots embedded), the PNG plots and `results.json` (every
 trial, the summary per variant and metric, every number of the tables).
@@ -20,7 +20,7 @@ A study module has NAME, TITLE, SOURCE and
   write_report(options, results) -> Path
 and optionally METRIC (the trial's value for Optuna, default "test_acc").
 Modules: one per study, `common` (options, variants, trials, results), `stats` (means
-and intervals), `store` and `engine` (trials on Optuna's storage, workers), `report`
+and intervals), `store` and `runner` (trials on Optuna's storage, workers), `report`
 (the Markdown/JSON writer), `sweep` (`handgrad sweep`), `cli` (the subcommands).
 """
 
@@ -82,7 +82,7 @@ def get(name: str):
 
 def run(name: str, options: StudyOptions | None = None) -> Path | None:
     """Run study `name` with `options` (default: the full study); returns the path of its report.md."""
-    from handgrad.experiments.engine import run_study
+    from handgrad.experiments.runner import run_study
 
     return run_study(name, get(name), options or StudyOptions())
 

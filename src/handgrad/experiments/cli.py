@@ -23,7 +23,7 @@ from pathlib import Path
 from handgrad import experiments
 from handgrad.errors import UserError
 from handgrad.experiments.common import DEFAULT_SEEDS, QUICK_EPOCHS, QUICK_LIMIT, StudyOptions
-from handgrad.experiments.engine import WorkerFailed
+from handgrad.experiments.runner import WorkerFailed
 from handgrad.experiments.report import write_index
 
 DATASETS = ("mnist", "fashion-mnist")

@@ -36,7 +36,7 @@ from optuna.trial import TrialState
 
 from handgrad.errors import UserError
 from handgrad.experiments import store
-from handgrad.experiments.engine import POLL_SECONDS, cores, run_pool, trial_threads
+from handgrad.experiments.runner import POLL_SECONDS, cores, run_pool, trial_threads
 from handgrad.experiments.report import fmt, markdown_table
 from handgrad.train import TrainConfig, TrainingDiverged, Trainer
 
