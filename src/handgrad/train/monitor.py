@@ -14,7 +14,7 @@ them) and per parameter:
 The gradients and the update come from the training step itself. The activations come
 from a second forward pass over the same batch, layer by layer, just before the step's
 own forward pass: a large batch runs in chunks in worker processes (see
-`handgrad.nn.parallel`), so the calling process never holds a whole batch's activations.
+`handgrad.engine.parallel`), so the calling process never holds a whole batch's activations.
 That pass sees the same parameters, the same dropout masks (the random generators are
 put back as they were, so the step then draws the same ones) and the same batch
 statistics (BatchNorm's running averages are put back), so training is bit-identical

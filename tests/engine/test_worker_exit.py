@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from handgrad.nn import parallel
+from handgrad.engine import parallel
 
 
 def test_a_worker_whose_caller_vanishes_with_unread_data_exits_silently():
