@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from handgrad.engine.fast import FastLayer
-from handgrad.nn.linear import check_input
+from handgrad.nn.module import check_input
 
 
 def batch_last(x: np.ndarray) -> np.ndarray:
