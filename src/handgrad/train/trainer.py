@@ -313,7 +313,8 @@ class Trainer:
 
     def load_state(self, state: dict, where: str) -> None:
         """Restore what `state()` saved."""
-        if state.get("format") != _FORMAT:
+        version = state.get("format")
+        if not isinstance(version, (int, np.integer)) or isinstance(version, bool) or version != _FORMAT:
             raise UserError(f"{where}: resume format {state.get('format')!r}, this handgrad reads {_FORMAT}")
         try:
             self.model.load_state_dict(state["model"])
