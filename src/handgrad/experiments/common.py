@@ -441,6 +441,18 @@ class Results:
 
         return paired_difference(self.values(a, metric), self.values(b, metric))
 
+    def claim(self, claim: str, a: str, b: str, metric: str, higher_a: str, higher_b: str, agree,
+              percent: bool) -> tuple:
+        """A row of Report.differences_table: a report's claim as the paired difference a − b of `metric`,
+        with its verdict and whether that verdict is one of `agree` (the verdicts that agree with the claim)."""
+        from handgrad.experiments.stats import verdict
+
+        difference = self.difference(a, b, metric)
+        said = verdict(difference, higher_a, higher_b)
+        if not difference.measured:
+            return (claim, difference, percent, said)
+        return (claim, difference, percent, f"{said}: {'agree' if said in agree else 'disagree'}")
+
     def histories(self, variant: str) -> list[list[dict]]:
         return [t.record.get("history", []) for t in self.of(variant)]
 

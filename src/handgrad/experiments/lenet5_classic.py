@@ -42,7 +42,7 @@ from handgrad.experiments.common import (
     train_variant,
 )
 from handgrad.experiments.report import Report, plot_band, plot_series
-from handgrad.experiments.stats import cell, summarise, verdict
+from handgrad.experiments.stats import cell, summarise
 from handgrad.models import zoo
 from handgrad.train import TrainingDiverged
 from handgrad.train.guard import DivergenceGuard
@@ -317,11 +317,7 @@ def write_report(options: StudyOptions, results: Results) -> Path:
 
 def _findings(results: Results) -> list[tuple]:
     def row(claim, a, b, metric, larger, smaller, agree_if):
-        difference = results.difference(a, b, metric)
-        said = verdict(difference, larger, smaller)
-        if not difference.measured:
-            return (claim, difference, False, said)
-        return (claim, difference, False, f"{said}: {'agree' if said == agree_if else 'disagree'}")
+        return results.claim(claim, a, b, metric, larger, smaller, (agree_if,), percent=False)
 
     return [
         row("U(±2.4/n_in) converges more often than the original init (lr × 0.015)", "as-published-lecun",

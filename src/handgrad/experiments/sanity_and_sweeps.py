@@ -302,12 +302,7 @@ def write_report(options: StudyOptions, results: Results) -> Path:
 
 def _findings(results: Results) -> list[tuple]:
     def row(claim, a, b, metric, higher_a, higher_b, agree):
-        """agree: the verdicts that agree with the claim."""
-        difference = results.difference(a, b, metric)
-        said = verdict(difference, higher_a, higher_b)
-        if not difference.measured:
-            return (claim, difference, True, said)
-        return (claim, difference, True, f"{said}: {'agree' if said in agree else 'disagree'}")
+        return results.claim(claim, a, b, metric, higher_a, higher_b, agree, percent=True)
 
     base = "as-published-base"
     rows = [row(f"dropout {rate} does not improve on the base net", f"as-published-dropout-{rate}", base,
