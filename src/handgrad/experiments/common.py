@@ -201,15 +201,19 @@ class StudyTrainer(Trainer):
     iterations (`iterations`: training ones averaged over the steps since the last point),
     and another divergence guard (`guard`: a DivergenceGuard subclass, built with the
     config's guard settings). The summed loss of some reports is the config's
-    `loss_reduction="sum"`."""
+    `loss_reduction="sum"`. start_weights: a state dict to continue from (a report that trains
+    an already trained model further), loaded after any `init`."""
 
     def __init__(self, config: TrainConfig, data: PreparedData | None = None, log=None, init: str | None = None,
                  init_std: float = 0.01, record_steps: bool = False, test_each_epoch: bool = False,
-                 eval_points: int = 0, guard: Callable[..., DivergenceGuard] | None = None):
+                 eval_points: int = 0, guard: Callable[..., DivergenceGuard] | None = None,
+                 start_weights: dict | None = None):
         super().__init__(config, data=data, log=log)
         if init is not None:
             zoo.initialise(self.model, init, init_std)  # from handgrad's generator, seeded by the Trainer
-        if init is not None or guard is not None:
+        if start_weights is not None:
+            self.model.load_state_dict(start_weights)
+        if init is not None or guard is not None or start_weights is not None:
             # A fresh guard, so its first snapshot holds the new weights.
             self.guard = (guard or DivergenceGuard)(self.model, self.optimizer, self.config.guard_patience,
                                                     self.config.guard_factor, self.config.guard_retries, log=self.log)
@@ -280,11 +284,11 @@ def train_variant(name: str, config: TrainConfig, options: StudyOptions, *, trai
                   data: PreparedData | None = None, init: str | None = None, init_std: float = 0.01,
                   record_steps: bool = False, test_each_epoch: bool = False, eval_points: int = 0,
                   guard: Callable[..., DivergenceGuard] | None = None,
-                  run_dir: Path | None = None) -> VariantResult:
+                  run_dir: Path | None = None, start_weights: dict | None = None) -> VariantResult:
     """Train one variant of a study (quietly, one log line per epoch) and test it.
 
     train_images: train on the first N training images only (0: all). init, init_std,
-    record_steps, test_each_epoch, loss_reduction, guard: as `StudyTrainer`. run_dir: write
+    record_steps, test_each_epoch, loss_reduction, guard, start_weights: as `StudyTrainer`. run_dir: write
     the Trainer's run directory there (config.toml, model.safetensors, history.csv ...),
     replacing an earlier run in it.
     """
@@ -301,7 +305,7 @@ def train_variant(name: str, config: TrainConfig, options: StudyOptions, *, trai
                 f"{len(prepared.y_train):,} training images, {config.epochs} epochs, {config.optimizer} lr {config.lr:g}")
     trainer = StudyTrainer(config, data=prepared, log=lambda line: options.say(f"[{name}] {line}"), init=init,
                            init_std=init_std, record_steps=record_steps, test_each_epoch=test_each_epoch,
-                           eval_points=eval_points, guard=guard)
+                           eval_points=eval_points, guard=guard, start_weights=start_weights)
     initial = evaluate(trainer.model, prepared.x_val[:1000], prepared.y_val[:1000]).loss \
         if len(prepared.y_val) else None
     result = trainer.start().run()
