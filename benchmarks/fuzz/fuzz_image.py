@@ -12,6 +12,8 @@ with common.instrumented(__name__ == "__main__"):
 
     from handgrad.train import read_image
 
+    Image.init()  # Pillow imports its format plugins on first use: here, inside the instrumentation
+
 
 def read(data: bytes):
     return common.valid_or_user_error(read_image, common.write_input(data, "picture"))

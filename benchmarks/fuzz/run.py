@@ -122,7 +122,9 @@ def write_report(report: Path, rows: dict[str, dict]) -> None:
              "per reader, its latest run. Findings are left in `benchmarks/fuzz/crashes/<reader>/` and replayed by "
              "`tests/test_fuzz_harnesses.py`.", ""]
     if short:
-        lengths = ", ".join(f"{name} {float(rows[name]['minutes']) * 60:g} s" for name in short)
+        seconds = {name: f"{float(rows[name]['minutes']) * 60:g} s" for name in short}
+        lengths = f"{seconds[short[0]]} each" if len(set(seconds.values())) == 1 else \
+            ", ".join(f"{name} {length}" for name, length in seconds.items())
         lines += [f"**Validation runs only for {', '.join(short)}** ({lengths}): they check that the harnesses "
                   f"work, they are not the fuzzing. The runs of at least {FULL_MINUTES} minutes per reader are "
                   f"still to do (`python benchmarks/fuzz/run.py --minutes {FULL_MINUTES}`).", ""]
