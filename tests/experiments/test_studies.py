@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import re
+import subprocess
 
 import numpy as np
 import pytest
@@ -204,3 +205,24 @@ def test_lenet5_quick_report_reproduces_the_nan_case_and_states_no_conclusions(r
     assert results["summary"]["as-published-lr"]["converged"]["ci95"][1] > 0  # Wilson's interval around 0 of 1
     markdown = (reports["lenet5-classic"] / REPORT_FILE).read_text(encoding="utf-8")
     assert "Quick mode: no conclusions" in markdown and "10×" not in markdown
+
+
+def test_the_commit_is_dirty_when_tracked_files_change_but_not_for_study_outputs(tmp_path):
+    from handgrad.experiments.common import git_commit
+
+    def git(*args):
+        subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
+
+    (tmp_path / "src").mkdir()
+    (tmp_path / "reports").mkdir()
+    (tmp_path / "src" / "code.py").write_text("x = 1\n")
+    (tmp_path / "reports" / "report.md").write_text("old\n")
+    git("init", "-q")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "start")
+    clean = git_commit(tmp_path / "src")
+    assert re.fullmatch(r"[0-9a-f]{40}", clean)
+    (tmp_path / "reports" / "report.md").write_text("a study wrote this\n")
+    assert git_commit(tmp_path / "src") == clean
+    (tmp_path / "src" / "code.py").write_text("x = 2\n")
+    assert git_commit(tmp_path / "src") == clean + " + uncommitted changes"

@@ -128,9 +128,10 @@ def provenance(options: StudyOptions) -> dict:
             "cores": cores, "workers": options.workers, "started": options.started}
 
 
-def git_commit() -> str:
-    """The commit of the checkout handgrad runs from, "+ changes" when its tracked files differ from it."""
-    source = Path(__file__).resolve().parent
+def git_commit(source: Path = Path(__file__).resolve().parent) -> str:
+    """The commit of the checkout handgrad runs from, "+ uncommitted changes" when its tracked files differ from
+    it; the studies' own outputs (reports/) do not count, or every study after the first would say so.
+    source: a folder inside the checkout."""
 
     def git(*args: str) -> str:
         return subprocess.run(["git", "-C", str(source), *args], capture_output=True, text=True, timeout=10,
@@ -138,7 +139,7 @@ def git_commit() -> str:
 
     try:
         commit = git("rev-parse", "HEAD")
-        dirty = git("status", "--porcelain", "--untracked-files=no")
+        dirty = git("status", "--porcelain", "--untracked-files=no", "--", ":(top)", ":(top,exclude)reports")
     except (OSError, subprocess.SubprocessError):
         return "unknown (not run from a git checkout)"
     return commit + (" + uncommitted changes" if dirty else "")

@@ -309,7 +309,7 @@ class Report:
             "## Provenance", "",
             f"- handgrad {p['handgrad_version']}, git commit `{p['git_commit']}`",
             f"- command: `{p['command']}`",
-            f"- seeds: {p['seeds']} ({p['trials']} trials)",
+            f"- seeds: {p['seeds']} ({p['trials']} trial{'' if p['trials'] == 1 else 's'})",
             f"- wall time: {p['wall_seconds']:.0f} s for this command; the trials' own training time, summed: "
             f"{p['trial_seconds']:.0f} s",
             f"- cores: {p['cores']} ({p['workers']} worker{'s' if p['workers'] != 1 else ''})",
