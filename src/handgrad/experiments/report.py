@@ -441,7 +441,9 @@ def render_index(root: str | Path, studies: dict) -> str:
         mode = " (quick mode)" if results.get("quick") else ""
         lines += [f"## [{results.get('title', name)}]({name}/{REPORT_FILE}){mode}", "", summary, ""]
         if results.get("trials"):
-            lines += [f"{len(results['trials'])} trials, seeds 0–{results.get('seeds', 1) - 1}.", ""]
+            count = len(results["trials"])
+            seeds = results.get("provenance", {}).get("seeds") or f"0–{results.get('seeds', 1) - 1}"
+            lines += [f"{count} trial{'' if count == 1 else 's'}, seeds {seeds}.", ""]
         else:
             lines += ["*One run per variant (seed 0), from before the study engine: no intervals.*", ""]
         for table in results.get("tables", {}).values():
