@@ -67,3 +67,36 @@ def test_cells_read_as_mean_plus_minus_half_width():
     s = summarise([0.9775 - 0.001, 0.9775, 0.9775 + 0.001])
     assert cell(s, percent=True) == f"97.75 ± {100 * s.half_width:.2f} % (n = 3)"
     assert signed_cell(paired_difference({0: 0.5, 1: 0.7}, {0: 0.4, 1: 0.5}), percent=True).startswith("+15.00 [")
+
+
+@pytest.mark.parametrize("b_values, finding, judged", [
+    ([0.80, 0.81, 0.79], "A higher", "agree"),           # a measurably above b, as claimed
+    ([0.95, 0.96, 0.94], "B higher", "disagree"),        # measurably the other way
+    ([0.91, 0.89, 0.90], "no measurable difference", "not confirmed"),
+])
+def test_a_claim_reads_the_paired_difference_three_ways(b_values, finding, judged):
+    from handgrad.experiments.common import Results, Trial
+
+    a_values = [0.90, 0.91, 0.89]
+    results = Results([Trial("a", s, {"acc": v}, 1.0) for s, v in enumerate(a_values)]
+                      + [Trial("b", s, {"acc": v}, 1.0) for s, v in enumerate(b_values)])
+    claim, difference, percent, verdict_ = results.claim("a beats b", "a", "b", "acc", "A higher", "B higher",
+                                                         ("A higher",), percent=True)
+    assert difference.mean == pytest.approx(np.mean(np.subtract(a_values, b_values)))
+    assert verdict_ == f"{finding}: {judged}"
+
+
+def test_a_claim_of_no_difference_agrees_with_none_and_one_seed_is_not_measurable():
+    from handgrad.experiments.common import Results, Trial
+
+    same = Results([Trial(n, s, {"acc": 0.9 + 0.01 * s + (0.001 if n == "a" else 0)}, 1.0)
+                    for n in "ab" for s in range(3)])
+    assert same.claim("", "a", "b", "acc", "A higher", "B higher", ("no measurable difference",), True)[3] == \
+        "A higher: disagree"  # a constant +0.001 is measurable: the interval has no width
+    noisy = Results([Trial("a", s, {"acc": v}, 1.0) for s, v in enumerate([0.90, 0.92, 0.88])]
+                    + [Trial("b", s, {"acc": v}, 1.0) for s, v in enumerate([0.91, 0.89, 0.90])])
+    assert noisy.claim("", "a", "b", "acc", "A higher", "B higher", ("no measurable difference",), True)[3] == \
+        "no measurable difference: agree"
+    one = Results([Trial("a", 0, {"acc": 0.9}, 1.0), Trial("b", 0, {"acc": 0.8}, 1.0)])
+    assert one.claim("", "a", "b", "acc", "A higher", "B higher", ("A higher",), True)[3] == \
+        "not measurable (one seed)"

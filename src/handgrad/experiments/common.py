@@ -448,15 +448,18 @@ class Results:
 
     def claim(self, claim: str, a: str, b: str, metric: str, higher_a: str, higher_b: str, agree,
               percent: bool) -> tuple:
-        """A row of Report.differences_table: a report's claim as the paired difference a − b of `metric`,
-        with its verdict and whether that verdict is one of `agree` (the verdicts that agree with the claim)."""
-        from handgrad.experiments.stats import verdict
+        """A row of Report.differences_table: a report's claim as the paired difference a − b of `metric`.
 
+        higher_a, higher_b: how the finding reads when a's (b's) value is measurably higher, e.g. "dropout
+        higher"; the other finding is "no measurable difference". agree: the findings that agree with the
+        claim. The verdict is the finding, then "agree", "disagree", or "not confirmed" (no measurable
+        difference, where the claim asked for one)."""
         difference = self.difference(a, b, metric)
-        said = verdict(difference, higher_a, higher_b)
         if not difference.measured:
-            return (claim, difference, percent, said)
-        return (claim, difference, percent, f"{said}: {'agree' if said in agree else 'disagree'}")
+            return (claim, difference, percent, "not measurable (one seed)")
+        found = higher_a if difference.lo > 0 else higher_b if difference.hi < 0 else "no measurable difference"
+        judged = "agree" if found in agree else "not confirmed" if found == "no measurable difference" else "disagree"
+        return (claim, difference, percent, f"{found}: {judged}")
 
     def histories(self, variant: str) -> list[list[dict]]:
         return [t.record.get("history", []) for t in self.of(variant)]
