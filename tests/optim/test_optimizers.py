@@ -1,6 +1,7 @@
 """handgrad.optim against torch.optim: trajectories, state dicts, argument checks."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -17,6 +18,7 @@ CASES = [
     ("SGD", dict(lr=0.1, momentum=0.9)),
     ("SGD", dict(lr=0.1, momentum=0.9, dampening=0.5, weight_decay=0.01)),
     ("SGD", dict(lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.1)),
+    ("SGD", dict(lr=0.1, momentum=0.9, dampening=1.0, weight_decay=1.0)),  # 1.0 is no special value (mutation.md)
     ("Adam", dict()),
     ("Adam", dict(lr=1e-2, weight_decay=0.1)),
     ("Adam", dict(lr=1e-2, betas=(0.3, 0.9), eps=1e-6)),  # lerp weight >= 0.5
@@ -248,10 +250,21 @@ def test_default_learning_rates_are_torch_defaults():
     ],
 )
 def test_invalid_arguments(name, kwargs, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ValueError, match="^" + re.escape(message)):  # the message starts so, not only contains it
         getattr(optim, name)(make_params(np.float32), **kwargs)
     with pytest.raises(ValueError):  # torch agrees these are invalid
         getattr(torch.optim, name)([torch.zeros(1, requires_grad=True)], **kwargs)
+
+
+@pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW", "Adagrad", "RMSprop"])
+def test_a_zero_learning_rate_is_valid_and_moves_nothing(name):
+    """torch rejects only lr < 0; with lr = 0 a step leaves every parameter as it was."""
+    params = make_params(np.float64)
+    before = [p.data.copy() for p in params]
+    getattr(torch.optim, name)([torch.zeros(1, requires_grad=True)], lr=0.0)
+    run(getattr(optim, name)(params, lr=0.0), params, gradient_sequence(np.float64, steps=2))
+    for param, data in zip(params, before):
+        np.testing.assert_array_equal(param.data, data)
 
 
 def test_invalid_params():
