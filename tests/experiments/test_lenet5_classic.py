@@ -68,6 +68,18 @@ def test_retrain_rule_redraws_the_weights_of_a_stuck_net_only():
     for step in range(6, 11):  # a falling loss shows a sign of convergence: no restart
         guard.observe(0.5, 1, step)
     assert guard.restarts == 1
+    assert guard.left_plateau_at == 1  # counted from the restart: the first low loss after it
+
+
+def test_the_plateau_is_measured_without_the_rule_too():
+    _, _, guard = _guard(window=0)
+    for step in range(1, 31):
+        guard.observe(math.log(10), 1, step)
+    assert guard.left_plateau_at is None
+    for step in range(31, 61):
+        guard.observe(0.1, 1, step)
+    # The mean of the last 20 losses drops below 0.9 ln 10 with the third low loss: (17 ln 10 + 0.3) / 20 < 0.9 ln 10.
+    assert guard.left_plateau_at == 33 and guard.restarts == 0
 
 
 def test_nan_case_is_a_result_not_a_crash():
@@ -77,9 +89,17 @@ def test_nan_case_is_a_result_not_a_crash():
     assert 1 <= result.metrics["nan_iteration"] <= 5  # the report: "after 2-3 iterations"
 
 
-def test_rate_variants_ask_for_14_seeds_and_the_curve_run_waits_for_the_retrain_runs():
+def test_rate_variants_ask_for_14_seeds_and_the_curve_run_waits_for_the_runs_it_continues():
     specs = lenet5_classic.variants(StudyOptions())
     for name in ("as-published-original-init", "as-published-lecun", "as-published-lecun-lr0.008",
-                 "as-published-retrain"):
+                 "as-published-retrain", "retrain-600"):
         assert specs[name].seeds == 14 and specs[name].config.loss_reduction == "sum"
+    assert specs["mean-loss"].seeds == 14 and specs["mean-loss"].config.loss_reduction == "mean"
     assert "as-published-curve" not in specs and specs["fixed"].config.loss_reduction == "mean"
+    from handgrad.experiments.common import Results, Trial
+
+    done = Results([Trial("as-published-lecun", seed, {"converged": float(seed in (3, 8))}, 1.0)
+                    for seed in range(14)])
+    curve = lenet5_classic.variants(StudyOptions(), done)["as-published-curve"]
+    assert curve.extra["converged_seeds"] == [3, 8] and curve.guard.keywords["window"] == 0
+    assert curve.config.epochs == lenet5_classic.CURVE_EPOCHS

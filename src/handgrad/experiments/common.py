@@ -268,6 +268,7 @@ class VariantResult:
     step_losses: list[float] = field(default_factory=list)
     initial_loss: float | None = None
     iterations: list[dict] = field(default_factory=list)
+    guard: DivergenceGuard | None = None  # the trainer's guard after training (what a study's own guard measured)
 
     @property
     def history(self) -> list[dict]:
@@ -313,7 +314,7 @@ def train_variant(name: str, config: TrainConfig, options: StudyOptions, *, trai
     options.say(f"[{name}] test accuracy {result.test_accuracy:.4f} after {result.seconds:.1f}s of training")
     if run_dir is not None:
         (run_dir / "resume.safetensors").unlink(missing_ok=True)  # only the model's weights are kept
-    return VariantResult(name, config, result, trainer.step_losses, initial, trainer.iterations)
+    return VariantResult(name, config, result, trainer.step_losses, initial, trainer.iterations, trainer.guard)
 
 
 # -- trials ------------------------------------------------------------------------------------
