@@ -91,7 +91,8 @@ def test_results_hold_the_trials_and_their_summary_and_the_report_its_provenance
     wanted = set(module.variants(StudyOptions(quick=True)))
     assert {t["variant"] for t in results["trials"]} == wanted
     for t in results["trials"]:
-        assert set(t) == {"variant", "seed", "metrics", "seconds"} and t["seed"] == 0
+        assert set(t) == {"variant", "seed", "metrics", "seconds", "commit"} and t["seed"] == 0
+        assert t["commit"] == results["provenance"]["git_commit"]  # every trial ran on this checkout
         assert {"train_acc", "val_acc", "test_acc", "train_loss", "val_loss", "test_loss"} <= set(t["metrics"])
         summary = results["summary"][t["variant"]]["test_acc"]
         assert summary["n"] == 1 and summary["mean"] == t["metrics"]["test_acc"] and summary["ci95"] == [None, None]
@@ -103,7 +104,8 @@ def test_results_hold_the_trials_and_their_summary_and_the_report_its_provenance
     assert provenance["handgrad_version"] == handgrad.__version__ and provenance["cores"] >= 1
     assert re.fullmatch(r"[0-9a-f]{40}( \+ uncommitted changes)?|unknown.*", provenance["git_commit"])
     for line in (f"- command: `{provenance['command']}`", "- seeds: 0 for every variant", "- wall time: ",
-                 f"git commit `{provenance['git_commit']}`", f"- cores: {provenance['cores']}"):
+                 f"git commit `{provenance['git_commit']}`", f"- cores: {provenance['cores']}",
+                 f"- the trials ran on: `{provenance['git_commit']}` ({len(results['trials'])})"):
         assert line in markdown
     # a quick report draws no conclusions
     assert "Quick mode: no conclusions" in markdown

@@ -364,9 +364,11 @@ class Trial:
     metrics: dict
     seconds: float
     record: dict = field(default_factory=dict)
+    commit: str | None = None  # the code it ran on (git_commit()); None for trials stored before it was kept
 
     def to_json(self) -> dict:
-        return {"variant": self.variant, "seed": self.seed, "metrics": self.metrics, "seconds": self.seconds}
+        return {"variant": self.variant, "seed": self.seed, "metrics": self.metrics, "seconds": self.seconds,
+                "commit": self.commit}
 
 
 def metrics_of(variant: VariantResult) -> dict:

@@ -17,6 +17,7 @@ state, no display needed), saved next to report.md and embedded by relative path
 
 from __future__ import annotations
 
+import collections
 import io
 import json
 import math
@@ -293,8 +294,9 @@ class Report:
         if not given:
             return {}
         trials = self.results.trials if self.results else []
+        commits = collections.Counter(t.commit or "not recorded" for t in trials)
         return {**given, "command": shlex.join(["handgrad", "experiment", self.name, *given["arguments"]]),
-                "seeds": seeds_text(trials), "trials": len(trials),
+                "seeds": seeds_text(trials), "trials": len(trials), "trial_commits": dict(commits.most_common()),
                 "trial_seconds": math.fsum(t.seconds for t in trials),
                 "wall_seconds": time.time() - given["started"]}
 
@@ -310,6 +312,7 @@ class Report:
             f"- handgrad {p['handgrad_version']}, git commit `{p['git_commit']}`",
             f"- command: `{p['command']}`",
             f"- seeds: {p['seeds']} ({p['trials']} trial{'' if p['trials'] == 1 else 's'})",
+            "- the trials ran on: " + ", ".join(f"`{commit}` ({n})" for commit, n in p["trial_commits"].items()),
             f"- wall time: {p['wall_seconds']:.0f} s for this command; the trials' own training time, summed: "
             f"{p['trial_seconds']:.0f} s",
             f"- cores: {p['cores']} ({p['workers']} worker{'s' if p['workers'] != 1 else ''})",

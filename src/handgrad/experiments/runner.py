@@ -39,7 +39,7 @@ import optuna
 from optuna.trial import TrialState
 
 from handgrad.experiments import store
-from handgrad.experiments.common import Results, StudyOptions, Trial, seeds_for, train_trial
+from handgrad.experiments.common import Results, StudyOptions, Trial, git_commit, seeds_for, train_trial
 
 POLL_SECONDS = 2.0  # how often an idle worker, or the parent of a pool, looks at the storage
 
@@ -53,6 +53,7 @@ class Study:
 
     def __init__(self, name: str, module, options: StudyOptions):
         self.name, self.module, self.options = name, module, options
+        self.commit = git_commit()  # what each trial run here ran on
         self.out = options.output(name)
         self.url = store.storage_url(options.storage, self.out)
         self.storage = store.open_storage(self.url, options.heartbeat)
@@ -102,6 +103,7 @@ class Study:
             raise optuna.TrialPruned(f"{variant_name} seed {seed} is covered by another trial")
         self.storage.record_heartbeat(trial._trial_id)  # at once: a trial with no heartbeat is never stale
         trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
+        trial.set_user_attr("commit", self.commit)
         variant = self.variants()[variant_name]
         run = getattr(self.module, "trial", train_trial)
         started = time.perf_counter()
@@ -145,7 +147,7 @@ def trial_of(frozen) -> Trial:
     """A stored trial as the report reads it."""
     attrs = frozen.user_attrs
     return Trial(attrs["variant"], int(attrs["seed"]), dict(attrs["metrics"]), float(attrs.get("seconds", 0.0)),
-                 dict(attrs.get("record", {})))
+                 dict(attrs.get("record", {})), attrs.get("commit"))
 
 
 class Progress:
