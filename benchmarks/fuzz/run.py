@@ -22,6 +22,7 @@ import re
 import shlex
 import subprocess
 import sys
+import time
 import tempfile
 from pathlib import Path
 
@@ -58,8 +59,10 @@ def run_harness(name: str, minutes: float) -> dict:
     command = [sys.executable, str(HERE / f"fuzz_{name}.py"), f"-max_total_time={max(1, round(minutes * 60))}",
                f"-artifact_prefix={crashes}/", "-print_final_stats=1", f"-timeout={TIMEOUT_S}",
                f"-rss_limit_mb={RSS_LIMIT_MB}"]
+    started = time.monotonic()
     with log.open("w") as out:
         status = subprocess.run(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT).returncode
+    minutes = (time.monotonic() - started) / 60  # what it ran: libFuzzer stops at the first finding
     text = log.read_text(errors="replace")
     stats = _STATS.findall(text)
     executions, _, cov, ft, units, size, rate = stats[-1] if stats else ("0", "", "0", "0", "0", "0b", "")
@@ -71,7 +74,7 @@ def run_harness(name: str, minutes: float) -> dict:
                 for path in found]
     if status != 0 and not findings:
         findings.append(f"exit status {status} without an input written (see {log})")
-    return {"reader": name, "minutes": f"{minutes:g}", "executions": executed.group(1) if executed else executions,
+    return {"reader": name, "minutes": f"{minutes:.1f}", "executions": executed.group(1) if executed else executions,
             "exec/s": average.group(1) if average else rate or "?", "cov": cov, "ft": ft,
             "corpus": f"{units} ({size})", "findings": "; ".join(findings) or "none", "log": log}
 

@@ -110,7 +110,10 @@ def _decode_reduced(image: Image.Image, path: Path) -> tuple[np.ndarray, np.ndar
         raise UserError(f"image {path} is {width}x{height} {image.mode}: decoding it would take "
                         f"{needed / 1e6:,.0f} MB, over handgrad's limit of {MEMORY_LIMIT / 1e6:,.0f} MB "
                         f"(160 million gray or 40 million colour pixels); scale it down, or make it grayscale")
-    image.load()
+    try:
+        image.load()
+    except TypeError as exc:  # Pillow's TIFF decoder on a tag of the wrong type (found by benchmarks/fuzz)
+        raise UserError(f"cannot read image {path}: {exc}") from exc
     if image.mode != reducible:
         image = image.convert(reducible)
     factor = max(1, max(image.size) // WORK_SIZE)
