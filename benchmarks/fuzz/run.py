@@ -22,8 +22,8 @@ import re
 import shlex
 import subprocess
 import sys
-import time
 import tempfile
+import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
