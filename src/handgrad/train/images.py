@@ -99,8 +99,11 @@ def _decode_reduced(image: Image.Image, path: Path) -> tuple[np.ndarray, np.ndar
     """(gray levels float32, alpha uint8 or None) of an opened picture, decoded reduced (see the docstring)."""
     factor = max(1, max(image.size) // WORK_SIZE)
     if factor > 1 and image.format == "JPEG":
-        image.draft("L" if image.mode in ("L", "RGB", "CMYK", "YCbCr") else None,
-                    (image.size[0] // factor, image.size[1] // factor))
+        try:
+            image.draft("L" if image.mode in ("L", "RGB", "CMYK", "YCbCr") else None,
+                        (image.size[0] // factor, image.size[1] // factor))
+        except ZeroDivisionError:  # Pillow's draft on a corrupt header (found by benchmarks/fuzz): decoding
+            pass                   # unreduced, within the memory check below, tells a readable file from not
     transparent = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
     reducible = image.mode if image.mode in _REDUCIBLE else "RGBA" if transparent else "L"
     width, height = image.size
