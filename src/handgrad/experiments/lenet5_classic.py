@@ -43,7 +43,7 @@ from handgrad.experiments.common import (
     train_variant,
 )
 from handgrad.experiments.report import Report, plot_band, plot_series
-from handgrad.experiments.stats import cell, summarise
+from handgrad.experiments.stats import cell, signed_cell, summarise
 from handgrad.models import zoo
 from handgrad.train import TrainingDiverged
 from handgrad.train.guard import DivergenceGuard
@@ -422,10 +422,10 @@ def _discussion(options: StudyOptions, results: Results, curves: Results) -> lis
         errors = [(h[min(9, len(h) - 1)], h[-1]) for t in runs if t.metrics.get("collapsed_at") is None
                   for h in [t.record.get("history", [])] if h]
         if errors:
-            late = summarise(1 - a["test_accuracy"] - (1 - b["test_accuracy"]) for a, b in errors)
+            change = summarise(a["test_accuracy"] - b["test_accuracy"] for a, b in errors)
             lines.append(f"The report saw the test accuracy stop rising after about 10 epochs: {LABELS[name]}: from "
-                         f"epoch 10 to the last the test error fell by {cell(late, True)} over the runs that kept "
-                         f"converged.")
+                         f"epoch 10 to the last the test error changed by {signed_cell(change, True)} over the runs "
+                         f"that kept converged.")
     lines.append(f"lr × 0.015 on the summed loss of a batch of {BATCH} is lr × {0.015 * BATCH:.2f} on its mean, so the "
                  f"report's rescue of its learning rate is close to dividing it by the batch size: "
                  f"`as-published-original-init` and `mean-loss` (the mean loss at the original rate) reach NaN in "
