@@ -1,6 +1,6 @@
 """The study engine: trials on SQLite and on a real PostgreSQL server, pools of workers, resume, and bad input.
 
-Each test runs `handgrad experiment regularization --quick` (five variants on 400 images) as a user
+Each test runs `handgrad experiment regularization --quick` (six variants on 400 images) as a user
 would, in a subprocess, and compares what results.json says with a serial run's.
 """
 
@@ -56,9 +56,9 @@ def serial(tmp_path_factory):
 def test_a_serial_study_writes_the_contract(serial):
     out, expected = serial
     results = json.loads((out / "results.json").read_text())
-    assert len(expected) == 10 and {seed for _, seed in expected} == {0, 1}
+    assert len(expected) == 12 and {seed for _, seed in expected} == {0, 1}
     for trial in results["trials"]:
-        assert set(trial) == {"variant", "seed", "metrics", "seconds"}
+        assert set(trial) == {"variant", "seed", "metrics", "seconds", "commit"}
         assert {"test_acc", "val_acc", "train_acc"} <= set(trial["metrics"])
     summary = results["summary"]["baseline"]["test_acc"]
     values = [expected[("baseline", s)]["test_acc"] for s in (0, 1)]
@@ -92,7 +92,7 @@ def test_more_seeds_later_run_only_the_new_trials(serial, tmp_path):
     experiment("--seeds", 1, "--out", tmp_path)
     more = experiment("--seeds", 2, "--out", tmp_path)
     finished = [line for line in more.stderr.splitlines() if "trial(s) left" in line]
-    assert len(finished) == 5 and all(" seed 1:" in line for line in finished)
+    assert len(finished) == 6 and all(" seed 1:" in line for line in finished)
     assert trials(tmp_path) == expected
     only = experiment("--seeds", 2, "--out", tmp_path, "--report-only")
     assert "trial(s) left" not in only.stderr and trials(tmp_path) == expected

@@ -195,7 +195,7 @@ def test_results_json_has_trials_and_summary_in_the_contract_shape(reports, name
     results = json.loads((reports[name] / RESULTS_FILE).read_text())
     assert results["trials"]
     for trial in results["trials"]:
-        assert set(trial) == {"variant", "seed", "metrics", "seconds"} and isinstance(trial["seed"], int)
+        assert set(trial) == {"variant", "seed", "metrics", "seconds", "commit"} and isinstance(trial["seed"], int)
     for trial in results["trials"]:
         for metric in trial["metrics"]:
             assert set(results["summary"][trial["variant"]][metric]) == {"n", "mean", "std", "ci95"}
