@@ -398,12 +398,13 @@ def _discussion(options: StudyOptions, results: Results, curves: Results) -> lis
     if restarts.n:
         plateau = summarise(v for t in results.of("retrain-600") if t.metrics.get("converged")
                             for v in [t.metrics.get("left_plateau_at")] if v is not None)
-        lines.append(f"The retrain rule after {RETRAIN_WINDOW} iterations restarted its runs {cell(restarts, digits=1)} times "
-                     f"(at most {MAX_RESTARTS}): at batch {BATCH} a run at lr × 0.015 still sits at the chance loss "
+        lines.append(f"The retrain rule after {RETRAIN_WINDOW} iterations restarted its runs "
+                     f"{cell(restarts, digits=1)} times (at most {MAX_RESTARTS}): at batch {BATCH} a run at lr × 0.015 "
+                     f"still sits at the chance loss "
                      f"{RETRAIN_WINDOW} iterations in, whether it will converge or not, so the rule cannot tell the "
                      f"two apart and throws good starts away."
-                     + (f" The converged `retrain-600` runs left the plateau {cell(plateau, digits=0)} iterations after their "
-                        f"last restart." if plateau.n else ""))
+                     + (f" The converged `retrain-600` runs left the plateau {cell(plateau, digits=0)} iterations "
+                        f"after their last restart." if plateau.n else ""))
     fixed = summarise(1 - v for v in results.values("fixed", "test_acc").values())
     if fixed.n:
         goal = "meets" if fixed.mean <= FIXED_GOAL else "misses"
