@@ -137,6 +137,9 @@ def write_report(report: Path, rows: dict[str, dict]) -> None:
     for name in READERS:
         if name in rows:
             lines.append("| " + " | ".join(str(rows[name][column]).replace("|", "\\|") for column in COLUMNS) + " |")
+    kept = sorted(path for path in CRASHES.glob("*/*") if path.is_file())
+    lines += ["", "Inputs kept from earlier findings (each replayed by the tests; the table shows only each "
+              "reader's latest run):", ""] + [f"- `{path.relative_to(ROOT)}`" for path in kept] if kept else []
     lines += ["", "Readers:", ""] + [f"- {name}: {what}" for name, what in READERS.items()]
     lines += ["", "cov and ft are libFuzzer's coverage counters (edges of the instrumented Python code, and "
               "features) at the end of the run; corpus is the number of inputs kept (and their total size)."]
