@@ -228,3 +228,16 @@ def test_the_commit_is_dirty_when_tracked_files_change_but_not_for_study_outputs
     assert git_commit(tmp_path / "src") == clean
     (tmp_path / "src" / "code.py").write_text("x = 2\n")
     assert git_commit(tmp_path / "src") == clean + " + uncommitted changes"
+
+
+def test_a_report_written_part_way_says_so_at_the_top():
+    from handgrad.experiments.common import quick_note
+
+    said = []
+    report = type("Report", (), {"text": lambda self, line: said.append(line)})()
+    quick_note(report, StudyOptions(unfinished=(9, 39)))
+    assert said == ["> **Part-way:** 9 of the study's 39 trials have not finished; the tables cover the 30 that "
+                    "have. Run the same command again to continue."]
+    said.clear()
+    quick_note(report, StudyOptions())
+    assert said == []

@@ -72,6 +72,7 @@ class StudyOptions:
     pool_member: bool = False
     threads: int | None = None
     started: float = field(default_factory=time.time)  # when this command began (the report's wall time)
+    unfinished: tuple[int, int] = (0, 0)  # (trials the report lacks, trials it wants): set when it is written
 
     def output(self, name: str) -> Path:
         if self.out is not None:
@@ -98,7 +99,7 @@ class StudyOptions:
     def meta(self) -> dict:
         """What results.json records about the run; "provenance" becomes the report's footer."""
         return {"quick": self.quick, "seeds": self.seed_count(), "dataset_override": self.dataset,
-                "epochs_override": self.epochs, "provenance": provenance(self)}
+                "epochs_override": self.epochs, "unfinished": list(self.unfinished), "provenance": provenance(self)}
 
     def command(self, name: str) -> str:
         """The `handgrad experiment` command line that runs study `name` with these options."""
@@ -545,6 +546,11 @@ def _cell(value) -> str:
 
 
 def quick_note(report, options: StudyOptions) -> None:
+    """The notes at the top of a report that say what its numbers cannot be: a --quick run, or one part-way."""
+    missing, wanted = options.unfinished
+    if missing:
+        report.text(f"> **Part-way:** {missing} of the study's {wanted} trials have not finished; the tables cover "
+                    f"the {wanted - missing} that have. Run the same command again to continue.")
     if options.quick:
         report.text(f"> **Quick mode** (`--quick`): the same code on the first {QUICK_LIMIT} training and test "
                     f"images, {options.epochs_or(1)} epoch(s) per run. It checks that the study runs end to end; "

@@ -446,7 +446,9 @@ def render_index(root: str | Path, studies: dict) -> str:
         if results.get("trials"):
             count = len(results["trials"])
             seeds = results.get("provenance", {}).get("seeds") or f"0–{results.get('seeds', 1) - 1}"
-            lines += [f"{count} trial{'' if count == 1 else 's'}, seeds {seeds}.", ""]
+            missing, wanted = results.get("unfinished") or (0, 0)
+            part_way = f" **Part-way:** {missing} of {wanted} trials still to run." if missing else ""
+            lines += [f"{count} trial{'' if count == 1 else 's'}, seeds {seeds}.{part_way}", ""]
         else:
             lines += ["*One run per variant (seed 0), from before the study engine: no intervals.*", ""]
         for table in results.get("tables", {}).values():

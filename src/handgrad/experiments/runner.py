@@ -137,6 +137,7 @@ class Study:
         wanted = self.wanted(results)
         results = results.only(wanted)
         missing = len(wanted) - len(results.trials)
+        self.options.unfinished = (missing, len(wanted))
         if missing:
             self.options.say(f"{self.name}: {missing} of {len(wanted)} trials have not finished; the report covers "
                              f"the {len(results.trials)} that have")
