@@ -458,10 +458,12 @@ class Results:
         higher"; the other finding is "no measurable difference". agree: the findings that agree with the
         claim. The verdict is the finding, then "agree", "disagree", or "not confirmed" (no measurable
         difference, where the claim asked for one)."""
+        from handgrad.experiments.stats import finding
+
         difference = self.difference(a, b, metric)
         if not difference.measured:
             return (claim, difference, percent, "not measurable (one seed)")
-        found = higher_a if difference.lo > 0 else higher_b if difference.hi < 0 else "no measurable difference"
+        found = finding(difference, higher_a, higher_b)
         judged = "agree" if found in agree else "not confirmed" if found == "no measurable difference" else "disagree"
         return (claim, difference, percent, f"{found}: {judged}")
 

@@ -104,7 +104,8 @@ def trial(name: str, variant: Variant, seed: int, options: StudyOptions) -> Tria
     """Train the variant with `seed` (first the variant it continues, with the same seed, if it continues one),
     save its weights, reload them into a fresh model and test that again."""
     start = None
-    if "continue" in variant.extra:
+    if "continue" in variant.extra:  # trained again, not taken from its own trial: the storage keeps no weights,
+        # and this way any worker on any machine can run this trial alone (same seed: the same model)
         first = variants(options)[variant.extra["continue"]]
         start = train_variant(f"{name} seed {seed}, first {variant.extra['continue']}",
                               dataclasses.replace(first.config, seed=seed), options,

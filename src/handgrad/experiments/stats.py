@@ -95,11 +95,12 @@ def verdict(difference: Summary, larger: str = "A", smaller: str = "B") -> str:
     """How a paired difference reads: "`larger` higher", "`smaller` higher" or "no measurable difference"."""
     if not difference.measured:
         return "not measurable (one seed)"
-    if difference.lo > 0:
-        return f"{larger} higher"
-    if difference.hi < 0:
-        return f"{smaller} higher"
-    return "no measurable difference"
+    return finding(difference, f"{larger} higher", f"{smaller} higher")
+
+
+def finding(difference: Summary, if_above: str, if_below: str) -> str:
+    """`if_above` when the interval lies above 0, `if_below` when below, else "no measurable difference"."""
+    return if_above if difference.lo > 0 else if_below if difference.hi < 0 else "no measurable difference"
 
 
 def where(published: float, ours: Summary) -> str:
