@@ -3,6 +3,7 @@
     pip install -e '.[fuzz]'
     python benchmarks/fuzz/run.py --minutes 30          # every reader, 30 minutes each
     python benchmarks/fuzz/run.py idx cli --minutes 1   # two of them
+    python benchmarks/fuzz/run.py --jobs 3              # three harnesses fuzzing at a time
 
 Each harness runs in its own process (atheris/libFuzzer, `-max_total_time`), on the
 checkout's src/ (not whatever handgrad is installed), from its seed corpus and what earlier
@@ -16,6 +17,7 @@ replace those of the readers run. The exit status is 1 when a harness found some
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import datetime
 import os
 import re
@@ -43,8 +45,8 @@ READERS = {
 FULL_MINUTES = 30  # the length of a real run; shorter rows are marked as validation runs
 # libFuzzer's limits: an input taking longer, or a process growing larger, is a finding too
 TIMEOUT_S, RSS_LIMIT_MB = 30, 3072
-COLUMNS = ["reader", "minutes", "executions", "exec/s", "cov", "ft", "corpus", "findings", "handgrad", "commit",
-           "date", "command"]
+COLUMNS = ["reader", "minutes", "executions", "exec/s", "cov", "ft", "corpus", "findings", "jobs", "handgrad",
+           "commit", "date", "command"]
 _STATS = re.compile(r"^#(\d+)\s+(\w+)\s+cov: (\d+) ft: (\d+) corp: (\d+)/(\S+)(?:.*?exec/s: (\d+))?", re.M)
 
 
@@ -142,7 +144,9 @@ def write_report(report: Path, rows: dict[str, dict]) -> None:
               "reader's latest run):", ""] + [f"- `{path.relative_to(ROOT)}`" for path in kept] if kept else []
     lines += ["", "Readers:", ""] + [f"- {name}: {what}" for name, what in READERS.items()]
     lines += ["", "cov and ft are libFuzzer's coverage counters (edges of the instrumented Python code, and "
-              "features) at the end of the run; corpus is the number of inputs kept (and their total size)."]
+              "features) at the end of the run; corpus is the number of inputs kept (and their total size); "
+              "jobs is how many harnesses fuzzed at once, on how many cores (a harness is one process, so "
+              "with more jobs than cores each gets a share of one and its exec/s falls accordingly)."]
     report.parent.mkdir(parents=True, exist_ok=True)
     report.write_text("\n".join(lines) + "\n")
 
@@ -152,24 +156,31 @@ def main(argv=None) -> int:
     parser.add_argument("readers", nargs="*", metavar="READER",
                         help=f"harnesses to run (default: all): {', '.join(READERS)}")
     parser.add_argument("--minutes", type=float, default=FULL_MINUTES, help="fuzzing time per harness")
+    parser.add_argument("--jobs", type=int, default=1, help="harnesses fuzzing at once (default 1)")
     parser.add_argument("--report", type=Path, default=REPORT)
     args = parser.parse_args(argv)
     unknown = [name for name in args.readers if name not in READERS]
     if unknown:
         parser.error(f"unknown reader {unknown[0]!r}; readers: {', '.join(READERS)}")
+    if args.jobs < 1:
+        parser.error(f"--jobs must be at least 1, got {args.jobs}")
     version, commit = describe_checkout()
     command = shlex.join(["python", "benchmarks/fuzz/run.py", *(argv if argv is not None else sys.argv[1:])])
     rows = read_rows(args.report)
+    names = args.readers or list(READERS)
+    jobs = f"{min(args.jobs, len(names))} on {os.cpu_count()} cores"
     found = False
-    for name in args.readers or READERS:
-        print(f"fuzzing {name} for {args.minutes:g} min ...", flush=True)
-        row = run_harness(name, args.minutes)
-        print(f"  {row['executions']} executions, cov {row['cov']}, ft {row['ft']}, corpus {row['corpus']}, "
-              f"findings: {row['findings']} (log: {row.pop('log')})", flush=True)
-        found |= row["findings"] != "none"
-        rows[name] = {**row, "handgrad": version, "commit": commit,
-                      "date": datetime.date.today().isoformat(), "command": f"`{command}`"}
-        write_report(args.report, rows)  # after each harness: a long run stopped early keeps what it did
+    with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:  # threads only wait on the processes
+        print(f"fuzzing {', '.join(names)} for {args.minutes:g} min each, {args.jobs} at a time ...", flush=True)
+        running = [pool.submit(run_harness, name, args.minutes) for name in names]
+        for done in concurrent.futures.as_completed(running):
+            row = done.result()
+            print(f"  {row['reader']}: {row['executions']} executions, cov {row['cov']}, ft {row['ft']}, corpus "
+                  f"{row['corpus']}, findings: {row['findings']} (log: {row.pop('log')})", flush=True)
+            found |= row["findings"] != "none"
+            rows[row["reader"]] = {**row, "jobs": jobs, "handgrad": version, "commit": commit,
+                                   "date": datetime.date.today().isoformat(), "command": f"`{command}`"}
+            write_report(args.report, rows)  # after each harness: a long run stopped early keeps what it did
     return 1 if found else 0
 
 
