@@ -98,10 +98,13 @@ def test_parameter_updates_reach_every_chunk(threads, rng):
     np.testing.assert_allclose(model(x)[16:], expected, rtol=1e-12)
 
 
-@pytest.mark.parametrize("layer", [nn.BatchNorm1d(6, dtype=np.float64), nn.Dropout(0.5)])
-def test_whole_batch_layers_keep_training_serial_and_eval_parallel(threads, rng, layer, monkeypatch):
+# factories, not instances: the test puts its layer in eval mode, and a rerun in the same process
+# (mutmut's stats and clean runs) must start again from a layer in training mode
+@pytest.mark.parametrize("make_layer", [lambda: nn.BatchNorm1d(6, dtype=np.float64), lambda: nn.Dropout(0.5)],
+                         ids=["batchnorm1d", "dropout"])
+def test_whole_batch_layers_keep_training_serial_and_eval_parallel(threads, rng, make_layer, monkeypatch):
     threads(2)
-    model = Engine(nn.Sequential(nn.Linear(4, 6, dtype=np.float64), layer, nn.Linear(6, 2, dtype=np.float64)))
+    model = Engine(nn.Sequential(nn.Linear(4, 6, dtype=np.float64), make_layer(), nn.Linear(6, 2, dtype=np.float64)))
     calls = count_parallel_runs(monkeypatch)
     x = rng.standard_normal((64, 4))
     model(x)
