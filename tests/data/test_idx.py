@@ -159,3 +159,27 @@ def test_payload_error_message_format(tmp_path):
 def test_write_idx_refuses_what_idx_cannot_store(tmp_path, array):
     with pytest.raises(ValueError, match="a.idx"):
         write_idx(tmp_path / "a.idx", array)
+
+
+def header(code: int, shape: tuple[int, ...]) -> bytes:
+    return bytes([0, 0, code, len(shape)]) + np.array(shape, dtype=">u4").tobytes()
+
+
+@pytest.mark.parametrize("content, message", [
+    # empty, yet NumPy cannot index it: a fuzzing find (benchmarks/fuzz/crashes/idx/)
+    (header(0x08, (0, 2**32 - 1, 2**32 - 1)), "shape (0, 4294967295, 4294967295) is too large for an array"),
+    (header(0x08, (1,) * 65) + b"\x00", "65 dimensions, more than the 64 an array can have"),
+])
+def test_shapes_numpy_cannot_hold_are_refused_by_name(tmp_path, content, message):
+    path = tmp_path / "huge-idx3-ubyte"
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match="^" + re.escape(f"{path}: {message}") + "$"):
+        read_idx(path)
+
+
+def test_the_largest_shapes_numpy_holds_still_read(tmp_path):
+    path = tmp_path / "edge-idx3-ubyte"
+    path.write_bytes(header(0x08, (1,) * 64) + b"\x07")
+    assert read_idx(path).shape == (1,) * 64
+    path.write_bytes(header(0x08, (0, 2**31 - 1, 2**31 - 1)))  # sizes whose product fits an index
+    assert read_idx(path).shape == (0, 2**31 - 1, 2**31 - 1)

@@ -36,6 +36,7 @@ _DTYPES = {
 _CODES = {dtype.newbyteorder("="): code for code, dtype in _DTYPES.items()}
 
 _GZIP_MAGIC = b"\x1f\x8b"
+_MAX_DIMS = 64  # NumPy's limit on an array's dimensions
 
 
 def _decompress(path: Path, raw: bytes) -> bytes:
@@ -62,6 +63,8 @@ def _parse(path: Path, data: bytes) -> np.ndarray:
         raise UserError(f"{path}: unknown IDX type code 0x{code:02X} (known: {known})")
     if ndim == 0:
         raise UserError(f"{path}: number of dimensions is 0, an IDX array needs at least 1")
+    if ndim > _MAX_DIMS:
+        raise UserError(f"{path}: {ndim} dimensions, more than the {_MAX_DIMS} an array can have")
     header_len = 4 + 4 * ndim
     if len(data) < header_len:
         raise UserError(
@@ -70,6 +73,10 @@ def _parse(path: Path, data: bytes) -> np.ndarray:
         )
     shape = tuple(int(s) for s in np.frombuffer(data, dtype=">u4", count=ndim, offset=4))
     dtype = _DTYPES[code]
+    # NumPy refuses a shape whose nonzero sizes multiply past its index range, even when
+    # another size is 0 and the array would be empty
+    if math.prod(size for size in shape if size) * dtype.itemsize > np.iinfo(np.intp).max:
+        raise UserError(f"{path}: shape {shape} is too large for an array")
     expected = math.prod(shape) * dtype.itemsize
     actual = len(data) - header_len
     if actual != expected:
