@@ -165,7 +165,9 @@ def test_conv2d_argument_messages(kwargs, error, message):
 
 
 def test_conv2d_too_small_input_message_gives_height_by_width():
-    with pytest.raises(ValueError, match=r"^Conv2d: input 4x8 is smaller than the kernel \(5, 5\) with padding \(0, 0\)$"):
+    with pytest.raises(ValueError,
+                       match=r"^Conv2d: input 4x8 is smaller than the kernel \(5, 5\) with padding \(0, 0\)$"):
         nn.Conv2d(3, 4, 5)(np.zeros((1, 3, 4, 8), np.float32))
-    with pytest.raises(ValueError, match=r"^Conv2d: input 8x2 is smaller than the kernel \(3, 5\) with padding \(0, 1\)$"):
+    with pytest.raises(ValueError,
+                       match=r"^Conv2d: input 8x2 is smaller than the kernel \(3, 5\) with padding \(0, 1\)$"):
         nn.Conv2d(3, 4, (3, 5), padding=(0, 1))(np.zeros((1, 3, 8, 2), np.float32))

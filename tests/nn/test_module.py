@@ -9,7 +9,8 @@ import torch
 
 import handgrad
 from handgrad import nn
-from torch_helpers import PATHS, TORCH_DTYPE, assert_close, compare_with_torch, lenet5, runner, to_torch_state, torch_copy, torch_twin
+from torch_helpers import (PATHS, TORCH_DTYPE, assert_close, compare_with_torch, lenet5, runner, to_torch_state,
+                           torch_copy, torch_twin)
 
 
 def small_bn_model(dtype=np.float32):
@@ -500,7 +501,8 @@ def test_repr_of_nested_modules_equals_torch():
     class TorchNet(torch.nn.Module):  # the same class name as Net in the repr
         def __init__(self):
             super().__init__()
-            self.features = torch.nn.Sequential(torch.nn.ReLU(), torch.nn.Sequential(torch.nn.Tanh(), torch.nn.Sigmoid()))
+            self.features = torch.nn.Sequential(torch.nn.ReLU(),
+                                                torch.nn.Sequential(torch.nn.Tanh(), torch.nn.Sigmoid()))
             self.head = torch.nn.ReLU()
 
     TorchNet.__name__ = "Net"
@@ -521,5 +523,6 @@ def test_append_names_children_as_torch_does():
     model.append(nn.ReLU()).append(nn.Linear(3, 1))
     twin = torch.nn.Sequential(torch.nn.Linear(2, 3))
     twin.append(torch.nn.ReLU()).append(torch.nn.Linear(3, 1))
-    assert [name for name, _ in model.named_children()] == [name for name, _ in twin.named_children()] == ["0", "1", "2"]
+    names = [name for name, _ in model.named_children()]
+    assert names == [name for name, _ in twin.named_children()] == ["0", "1", "2"]
     assert list(model.state_dict()) == list(twin.state_dict()) == ["0.weight", "0.bias", "2.weight", "2.bias"]
