@@ -149,3 +149,25 @@ def test_conv2d_forward_alone_matches_torch(rng):
     twin = torch_copy(conv, np.float64)
     x = rng.standard_normal((1, 1, 4, 4))
     np.testing.assert_allclose(conv(x), twin(torch.tensor(x)).detach().numpy(), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    (dict(kernel_size=0), ValueError, r"^kernel_size must be at least 1, got 0$"),
+    (dict(kernel_size=(3, 3, 3)), TypeError, r"^kernel_size must be an int or a pair of ints, got \(3, 3, 3\)$"),
+    (dict(kernel_size=3, stride=(1, 0)), ValueError, r"^stride must be at least 1, got \(1, 0\)$"),
+    (dict(kernel_size=3, stride=None), TypeError, r"^stride must be an int or a pair of ints, got None$"),
+    (dict(kernel_size=3, padding=-1), ValueError, r"^padding must be at least 0, got -1$"),
+    (dict(kernel_size=3, padding="same"), TypeError, r"^padding must be an int or a pair of ints, got 'same'$"),
+])
+def test_conv2d_argument_messages(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        nn.Conv2d(1, 1, **kwargs)
+
+
+def test_conv2d_too_small_input_message_gives_height_by_width():
+    with pytest.raises(ValueError,
+                       match=r"^Conv2d: input 4x8 is smaller than the kernel \(5, 5\) with padding \(0, 0\)$"):
+        nn.Conv2d(3, 4, 5)(np.zeros((1, 3, 4, 8), np.float32))
+    with pytest.raises(ValueError,
+                       match=r"^Conv2d: input 8x2 is smaller than the kernel \(3, 5\) with padding \(0, 1\)$"):
+        nn.Conv2d(3, 4, (3, 5), padding=(0, 1))(np.zeros((1, 3, 8, 2), np.float32))

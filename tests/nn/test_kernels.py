@@ -62,7 +62,7 @@ def test_col2im_equals_reference(geometry, dtype):
     fast = nchw(xp[:, ph : ph + h, pw : pw + w, :])
     cols_ref = cols.reshape(-1, out_hw[0], out_hw[1], n).transpose(3, 1, 2, 0).reshape(n * out_hw[0] * out_hw[1], -1)
     ref = col2im_reference(cols_ref, shape, kernel, stride, padding)
-    assert ref.shape == shape
+    assert ref.shape == shape and ref.dtype == dtype
     rtol = 1e-5 if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(fast, ref, rtol=rtol, atol=rtol)
 
@@ -188,3 +188,19 @@ def test_col2im_leaves_numpy_buffer_size_alone():
     cols = np.ones((1 * 3 * 3, 4 * 4 * 2), dtype=np.float32)
     col2im(cols, (1, 6, 6, 2), (3, 3), (1, 1), (4, 4))
     assert np.getbufsize() == before
+
+
+@pytest.mark.parametrize("kernel, stride", [((3, 2), (1, 1)), ((2, 2), (2, 2))])  # overlapping; tiling
+def test_windows_view_is_read_only_unless_asked(kernel, stride):
+    """windows() is a view of the input, in which overlapping windows share elements: it refuses
+    writes unless asked for a writeable one (as col2im does where windows do not overlap)."""
+    x = np.arange(2 * 5 * 6 * 3, dtype=np.float64).reshape(2, 5, 6, 3)  # (C, H, W, N)
+    out_hw = output_size(5, kernel[0], stride[0], 0), output_size(6, kernel[1], stride[1], 0)
+    view = kernels.windows(x, kernel, stride, out_hw)
+    assert np.shares_memory(view, x) and not view.flags.writeable
+    with pytest.raises(ValueError, match="read-only"):
+        view[...] = 0
+    np.testing.assert_array_equal(view[:, 1, 1, 1, 1, :], x[:, stride[0] + 1, stride[1] + 1, :])
+    writeable = kernels.windows(x, kernel, stride, out_hw, writeable=True)
+    writeable[0, 0, 0, 0, 0, 0] = -1.0
+    assert x[0, 0, 0, 0] == -1.0

@@ -9,7 +9,8 @@ import torch
 
 import handgrad
 from handgrad import nn
-from torch_helpers import PATHS, assert_close, compare_with_torch, lenet5, runner, to_torch_state, torch_copy, torch_twin
+from torch_helpers import (PATHS, TORCH_DTYPE, assert_close, compare_with_torch, lenet5, runner, to_torch_state,
+                           torch_copy, torch_twin)
 
 
 def small_bn_model(dtype=np.float32):
@@ -410,3 +411,118 @@ def test_accumulate_copies_unless_the_array_is_owned():
     assert param.grad.flags.c_contiguous and param.grad.base is None
     param.accumulate(grad, owned=True)  # later calls add in place
     np.testing.assert_array_equal(param.grad, 2 * np.ones((2, 3)))
+
+
+# -- what the contract says in words: messages, keyword arguments, prefixes, repr -------------------
+
+
+def test_unimplemented_forward_and_backward_name_the_subclass():
+    class NoForward(nn.Module):
+        pass
+
+    class NoBackward(nn.Module):
+        def forward(self, x):
+            return x
+
+    with pytest.raises(NotImplementedError, match=r"^NoForward does not define forward\(\)$"):
+        NoForward()(np.zeros(1))
+    with pytest.raises(NotImplementedError, match=r"^NoBackward does not define backward\(\)$"):
+        NoBackward().backward(np.zeros(1))
+
+    class TorchNoForward(torch.nn.Module):  # torch's message names the subclass too
+        pass
+
+    with pytest.raises(NotImplementedError, match=r"\[TorchNoForward\]"):
+        TorchNoForward()(torch.zeros(1))
+
+
+def test_call_passes_keyword_arguments_to_forward_as_torch_does():
+    class Scale(nn.Module):
+        def forward(self, x, factor=1.0):
+            return x * factor
+
+    class TorchScale(torch.nn.Module):
+        def forward(self, x, factor=1.0):
+            return x * factor
+
+    np.testing.assert_array_equal(Scale()(np.ones(2), factor=3.0), [3.0, 3.0])
+    np.testing.assert_array_equal(TorchScale()(torch.ones(2), factor=3.0).numpy(), [3.0, 3.0])
+
+
+def test_named_parameters_and_buffers_with_a_prefix_match_torch():
+    model = small_bn_model()
+    twin = torch_twin(model)
+    ours = [name for name, _ in model.named_parameters("net")]
+    assert ours == [name for name, _ in twin.named_parameters("net")]
+    assert ours[0] == "net.0.weight"
+    ours = [name for name, _ in model.named_buffers("net")]
+    assert ours == [name for name, _ in twin.named_buffers("net")]
+    assert ours[0] == "net.1.running_mean"
+
+
+def test_load_state_dict_message_names_the_model_and_every_problem():
+    model = nn.Sequential(nn.Linear(3, 2))
+    state = {"0.weight": np.zeros((2, 4), np.float32), "1.bias": np.zeros(2, np.float32)}
+    expected = (r"^cannot load state dict into Sequential: missing keys: 0\.bias; unexpected keys: 1\.bias; "
+                r"0\.weight: shape \(2, 4\) in the state dict, \(2, 3\) in the model$")
+    with pytest.raises(ValueError, match=expected):
+        model.load_state_dict(state)
+    with pytest.raises(RuntimeError, match="for Sequential"):  # torch also names the model
+        torch.nn.Sequential(torch.nn.Linear(3, 2)).load_state_dict({k: torch.tensor(v) for k, v in state.items()})
+
+
+@pytest.mark.parametrize("start, cast, expected", [
+    (np.float64, lambda m: m.float(), np.float32),
+    (np.float64, lambda m: m.to(np.float32), np.float32),
+    (np.float32, lambda m: m.double(), np.float64),
+])
+def test_to_casts_existing_gradients_as_torch_does(start, cast, expected, rng):
+    model = nn.Linear(3, 2, dtype=start)
+    twin = torch_copy(model, start)
+    x = rng.standard_normal((4, 3)).astype(start)
+    model.backward(np.ones_like(model(x)))
+    twin(torch.tensor(x)).sum().backward()
+    before = model.weight.grad.copy()
+    assert cast(model) is model
+    twin.to(TORCH_DTYPE[np.dtype(expected)])
+    for p, t in zip(model.parameters(), twin.parameters()):
+        assert p.dtype == expected and p.grad.dtype == expected
+        assert t.grad.dtype == TORCH_DTYPE[np.dtype(expected)]
+    np.testing.assert_array_equal(model.weight.grad, before.astype(expected))
+
+
+def test_repr_of_nested_modules_equals_torch():
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.features = nn.Sequential(nn.ReLU(), nn.Sequential(nn.Tanh(), nn.Sigmoid()))
+            self.head = nn.ReLU()
+
+    class TorchNet(torch.nn.Module):  # the same class name as Net in the repr
+        def __init__(self):
+            super().__init__()
+            self.features = torch.nn.Sequential(torch.nn.ReLU(),
+                                                torch.nn.Sequential(torch.nn.Tanh(), torch.nn.Sigmoid()))
+            self.head = torch.nn.ReLU()
+
+    TorchNet.__name__ = "Net"
+    assert repr(Net()) == repr(TorchNet())
+    assert repr(Net()) == ("Net(\n  (features): Sequential(\n    (0): ReLU()\n    (1): Sequential(\n"
+                           "      (0): Tanh()\n      (1): Sigmoid()\n    )\n  )\n  (head): ReLU()\n)")
+    model = nn.Sequential(nn.Tanh(), nn.Sequential(nn.ReLU()))
+    assert repr(model) == repr(torch_twin(model))
+
+
+def test_sequential_refusal_names_the_argument_and_its_type():
+    with pytest.raises(TypeError, match=r"^Sequential: argument 1 is function, not a Module$"):
+        nn.Sequential(nn.ReLU(), lambda x: x)
+
+
+def test_append_names_children_as_torch_does():
+    model = nn.Sequential(nn.Linear(2, 3))
+    model.append(nn.ReLU()).append(nn.Linear(3, 1))
+    twin = torch.nn.Sequential(torch.nn.Linear(2, 3))
+    twin.append(torch.nn.ReLU()).append(torch.nn.Linear(3, 1))
+    names = [name for name, _ in model.named_children()]
+    assert names == [name for name, _ in twin.named_children()] == ["0", "1", "2"]
+    assert list(model.state_dict()) == list(twin.state_dict()) == ["0.weight", "0.bias", "2.weight", "2.bias"]

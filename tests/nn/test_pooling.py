@@ -163,3 +163,45 @@ def test_avgpool_float32_keeps_float32(rng):
         y = pool(x)
         assert y.dtype == np.float32
         assert pool.backward(np.ones_like(y)).dtype == np.float32
+
+
+@pytest.mark.parametrize("cls", [nn.MaxPool2d, nn.AvgPool2d])
+@pytest.mark.parametrize("args, kwargs, error, message", [
+    ((0,), {}, ValueError, r"^kernel_size must be at least 1, got 0$"),
+    ((2,), dict(stride=0), ValueError, r"^stride must be at least 1, got 0$"),
+    ((2,), dict(stride=(1, 2, 3)), TypeError, r"^stride must be an int or a pair of ints, got \(1, 2, 3\)$"),
+    ((2,), dict(padding=-1), ValueError, r"^padding must be at least 0, got -1$"),
+    ((2,), dict(padding=1.5), TypeError, r"^padding must be an int or a pair of ints, got 1\.5$"),
+    ((2,), dict(padding=2), ValueError, r"^{cls}: padding \(2, 2\) must be at most half of kernel_size \(2, 2\)$"),
+])
+def test_pooling_argument_messages(cls, args, kwargs, error, message):
+    with pytest.raises(error, match=message.format(cls=cls.__name__)):
+        cls(*args, **kwargs)
+
+
+@pytest.mark.parametrize("cls", [nn.MaxPool2d, nn.AvgPool2d])
+def test_pooling_input_messages(cls):
+    name = cls.__name__
+    with pytest.raises(ValueError, match=rf"^{name}: expected a 4-D input \(N, C, H, W\), got shape \(4, 4\)$"):
+        cls(2)(np.zeros((4, 4), np.float32))
+    with pytest.raises(ValueError, match=rf"^{name}: input \(2, 5\) is smaller than the window \(3, 3\)$"):
+        cls(3)(np.zeros((1, 1, 2, 5), np.float32))
+
+
+@pytest.mark.parametrize("kernel, stride, padding, count_include_pad", [
+    ((3, 1), (2, 1), (0, 0), True),
+    ((1, 3), (1, 2), (0, 1), True),
+    ((3, 1), (2, 1), (1, 0), False),
+])
+def test_avgpool_float32_backward_equals_torch_bit_for_bit(kernel, stride, padding, count_include_pad, rng):
+    """Each element lies in at most two windows, so the order of the sum cannot matter: the float32
+    gradient, g / d in float32 then added up in float32, is exactly torch's."""
+    pool = nn.AvgPool2d(kernel, stride=stride, padding=padding, count_include_pad=count_include_pad)
+    x = rng.standard_normal((2, 3, 9, 8)).astype(np.float32)
+    y = pool(x)
+    g = rng.standard_normal(y.shape).astype(np.float32)
+    dx = pool.backward(g)
+    yt, dxt = run_torch(torch_copy(pool, np.float32), x, g)
+    assert y.dtype == dx.dtype == np.float32
+    np.testing.assert_array_equal(y, yt.numpy())
+    np.testing.assert_array_equal(dx, dxt.numpy())
