@@ -151,7 +151,8 @@ def test_train_and_eval_outputs_differ(rng):
 @pytest.mark.parametrize("shape, cls", [((1, 3), nn.BatchNorm1d), ((1, 3, 1, 1), nn.BatchNorm2d)])
 def test_one_value_per_channel_in_training_raises(shape, cls):
     bn = cls(3)
-    with pytest.raises(ValueError, match="more than 1 value per channel"):
+    with pytest.raises(ValueError, match=rf"^{cls.__name__}: expected more than 1 value per channel when training, "
+                                         rf"got shape \({shape[0]}, 3"):
         bn(np.zeros(shape, np.float32))
     with pytest.raises(ValueError):  # torch refuses it too
         torch.nn.BatchNorm1d(3)(torch.zeros(1, 3)) if cls is nn.BatchNorm1d else \

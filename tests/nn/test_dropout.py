@@ -35,6 +35,26 @@ def test_p_zero_is_identity_in_training(rng):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_p_zero_in_training_returns_the_input_and_draws_nothing(dtype, rng):
+    """As torch's dropout with p = 0: the input itself comes back and no random number is drawn, so a
+    Dropout(0) in a model leaves the random stream of every later layer as it was."""
+    x = rng.standard_normal((3, 4)).astype(dtype)
+    generator = np.random.default_rng(7)
+    module = nn.Dropout(0.0, rng=generator)
+    assert module(x) is x
+    assert generator.random() == np.random.default_rng(7).random()
+    handgrad.manual_seed(3)
+    assert nn.Dropout(0.0)(x) is x
+    assert handgrad.default_generator().random() == np.random.default_rng(3).random()
+    xt = torch.tensor(x)
+    torch.manual_seed(3)
+    expected = torch.rand(1)
+    torch.manual_seed(3)
+    assert torch.nn.functional.dropout(xt, 0.0, training=True) is xt
+    assert torch.rand(1) == expected
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("p", [0.1, 0.5, 0.8])
 def test_train_mode_inverted_scaling(p, dtype):
     handgrad.manual_seed(0)

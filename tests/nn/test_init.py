@@ -46,6 +46,20 @@ def test_fans():
         init.fans((5,))
 
 
+@pytest.mark.parametrize("shape", [(10, 20), (8, 3, 5), (4, 6, 3, 5), (2, 3, 2, 3, 4), (7, 1, 1, 1)])
+def test_fans_are_torchs(shape):
+    """Every axis past the first two is receptive field (Conv1d's (out, in, k) weight too), as in torch."""
+    assert init.fans(shape) == torch.nn.init._calculate_fan_in_and_fan_out(torch.empty(shape))
+
+
+def test_conv1d_weight_kaiming_uniform_bound_uses_the_kernel_width():
+    shape = (128, 32, 7)                            # fan_in = 32·7 = 224, not 32
+    bound = math.sqrt(2) * math.sqrt(3 / 224)
+    check_uniform(init.kaiming_uniform_(param(shape), nonlinearity="relu").data, -bound, bound)
+    torch_weight = torch.nn.init.kaiming_uniform_(torch.empty(shape), nonlinearity="relu")
+    assert bound * 0.99 < float(torch_weight.abs().max()) <= bound
+
+
 @pytest.mark.parametrize("nonlinearity, arg", [("linear", None), ("conv2d", None), ("sigmoid", None), ("tanh", None),
                                                ("relu", None), ("leaky_relu", None), ("leaky_relu", 0.2),
                                                ("leaky_relu", math.sqrt(5))])
@@ -67,6 +81,20 @@ def test_kaiming_normal_std_is_sqrt_2_over_fan_in():
     check_normal(init.kaiming_normal_(param(), mode="fan_out", nonlinearity="relu").data, 0.0, math.sqrt(2 / FAN_OUT))
     check_normal(init.kaiming_normal_(param(), nonlinearity="tanh").data, 0.0, (5 / 3) / math.sqrt(FAN_IN))
     assert init.he_normal_ is init.kaiming_normal_
+
+
+@pytest.mark.parametrize("a", [1.0, math.sqrt(5), 0.3])
+@pytest.mark.parametrize("mode", ["fan_in", "fan_out"])
+def test_kaiming_normal_leaky_relu_slope_sets_the_std(a, mode):
+    """std = gain(a) / √fan with gain = √(2 / (1 + a²)), torch's formula; the sample std of 147,456
+    values is within 1% (about 5 standard errors), and so is a torch twin's."""
+    fan = FAN_IN if mode == "fan_in" else FAN_OUT
+    std = torch.nn.init.calculate_gain("leaky_relu", a) / math.sqrt(fan)
+    assert std == pytest.approx(math.sqrt(2 / (1 + a * a)) / math.sqrt(fan))
+    check_normal(init.kaiming_normal_(param(), a=a, mode=mode).data, 0.0, std)
+    torch.manual_seed(0)
+    twin = torch.nn.init.kaiming_normal_(torch.empty(SHAPE), a=a, mode=mode)
+    check_normal(twin.numpy(), 0.0, std)
 
 
 def test_kaiming_uniform_bounds():

@@ -136,6 +136,25 @@ def test_bad_targets_raise_value_error(targets, word):
         nn.CrossEntropyLoss()(np.zeros((3, 10), np.float32), targets)
 
 
+def test_bad_targets_message_names_the_expected_and_given_shapes():
+    with pytest.raises(ValueError, match=r"targets must be integers of shape \(3,\), got int64 of shape \(2, 1\)$"):
+        nn.CrossEntropyLoss()(np.zeros((3, 10), np.float32), np.zeros((2, 1), np.int64))
+
+
+@pytest.mark.parametrize("reduction", ["sum", "mean"])
+def test_float32_batch_total_is_accumulated_in_float64(reduction):
+    """A large per-sample loss does not swallow small ones: the total of a float32 batch is the
+    float64 sum of its float32 per-sample losses. (Summed in float32, 16384 + 5 × 3.4e-4 rounds back
+    to 16384: each small loss is under half a float32 ulp of 16384.)"""
+    logits = np.array([[0.0, 16384.0]] + [[0.0, -8.0]] * 5, np.float32)   # losses 16384, then log(1 + e⁻⁸)
+    targets = np.zeros(6, np.int64)
+    losses = nn.CrossEntropyLoss("none")(logits, targets)
+    assert losses.dtype == np.float32 and losses[0] == 16384 and 0 < losses[1] < 2.0**-11
+    total = math.fsum(float(v) for v in losses)
+    expected = total if reduction == "sum" else total / 6
+    assert nn.CrossEntropyLoss(reduction)(logits, targets) == pytest.approx(expected, rel=1e-12, abs=0)
+
+
 def test_uint8_and_int32_targets_accepted():
     logits = np.random.default_rng(0).standard_normal((3, 10)).astype(np.float32)
     a = nn.CrossEntropyLoss()(logits, np.array([1, 2, 9], np.uint8))
