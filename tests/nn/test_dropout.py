@@ -88,6 +88,20 @@ def test_same_seed_same_mask_and_different_seed_different_mask(rng):
     assert not np.array_equal(first, second)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_mask_is_the_documented_draw_even_where_a_draw_equals_p(dtype):
+    # u ≥ p with u drawn in the input's precision, as the docstring states; p is set to one of
+    # the draws, so keeping u == p (and not dropping it) is checked too
+    shape = (64, 33)
+    draws = np.random.default_rng(7).random(shape, dtype=dtype)
+    p = float(draws[3, 5])
+    layer = nn.Dropout(p, rng=np.random.default_rng(7))
+    out = layer(np.ones(shape, dtype=dtype))
+    kept = out != 0
+    np.testing.assert_array_equal(kept, draws >= p)
+    assert kept[3, 5]
+
+
 def test_explicit_rng_is_used_and_leaves_global_generator_alone(rng):
     x = np.ones((10, 10))
     handgrad.manual_seed(0)

@@ -3,6 +3,10 @@
 Train:  m ~ Bernoulli(1 − p) element-wise,  y = x · m / (1 − p),  ∂L/∂x = g · m / (1 − p)
         (scaling at train time keeps E[y] = x, so evaluation needs no change).
 Eval:   y = x,  ∂L/∂x = g.
+
+The mask keeps x where u ≥ p, u = rng.random(x.shape) drawn in the input's precision (float32
+for float32 inputs, float64 otherwise): a seed gives the same mask on every run, which is what
+lets a resumed run or a replayed gradient check see the masks of the first one.
 """
 
 from __future__ import annotations
