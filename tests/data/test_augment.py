@@ -274,6 +274,7 @@ def test_built_augmentation_runs():
         ("noise=-1", "bad value '-1'"),
         ("blotches=x", "bad value 'x'"),
         ("rotate=5,rotate=10", "'rotate' is given more than once"),
+        ("rotate=1=2", "augmentation 'rotate=1=2': bad value '1=2'"),  # split at the first '='
     ],
 )
 def test_build_augmentation_errors(spec, message):
@@ -284,3 +285,130 @@ def test_build_augmentation_errors(spec, message):
 
 def test_compose_of_list_equals_compose_of_tuple():
     assert Compose([GaussianNoise(0.1)]) == Compose((GaussianNoise(0.1),))
+
+
+def reference_translate(image, down, right, fill):
+    """translate's documented formula, one pixel at a time."""
+    h, w = image.shape
+    out = np.full_like(image, fill)
+    for i in range(h):
+        for j in range(w):
+            if 0 <= i - down < h and 0 <= j - right < w:
+                out[i, j] = image[i - down, j - right]
+    return out
+
+
+def test_translate_matches_the_formula_for_every_shift_up_to_beyond_the_image():
+    h, w = 4, 5
+    shifts = np.array([(d, r) for d in range(-h - 2, h + 3) for r in range(-w - 2, w + 3)])
+    x = np.broadcast_to(np.arange(1.0, h * w + 1).reshape(h, w), (len(shifts), 2, h, w)).copy()
+    x[:, 1] *= -1  # a second channel, moved the same way
+    out = translate(x, shifts, fill=0.5)
+    for n, (down, right) in enumerate(shifts):
+        for c in range(2):
+            np.testing.assert_array_equal(out[n, c], reference_translate(x[n, c], down, right, 0.5))
+
+
+def test_translate_default_fill_is_zero():
+    out = translate(np.ones((1, 1, 3, 3)), np.array([1, 1]))
+    np.testing.assert_array_equal(out[0, 0], [[0, 0, 0], [0, 1, 1], [0, 1, 1]])
+
+
+def test_rotation_depends_on_the_angle_value_not_its_dtype():
+    x = images(n=3, h=9, w=9, dtype=np.float64)
+    angles = np.array([30.0, -45.0, 12.5], np.float32)  # exactly representable in float32
+    np.testing.assert_array_equal(rotate(x, angles), rotate(x, angles.astype(np.float64)))
+    np.testing.assert_array_equal(rotate(x, np.float32(30.0)), rotate(x, 30.0))
+    np.testing.assert_array_equal(rotate(x, 90), rotate(x, 90.0))
+
+
+def test_random_rotation_draws_one_angle_per_image_and_uses_its_fill():
+    x = np.broadcast_to(images(n=1, h=9, w=9), (4, 1, 9, 9))
+    out = RandomRotation(45)(x, np.random.default_rng(0))
+    assert all(not np.array_equal(out[i], out[j]) for i in range(4) for j in range(i))
+    ones = np.ones((2, 1, 15, 15))
+    np.testing.assert_array_equal(
+        RandomRotation((45, 45), fill=-1.0)(ones, np.random.default_rng(0)),
+        rotate(ones, 45.0, fill=-1.0),
+    )
+
+
+def test_random_translation_uses_its_fill():
+    out = RandomTranslation(2, fill=-1.0)(np.ones((50, 1, 7, 7)), np.random.default_rng(0))
+    assert set(np.unique(out)) == {-1.0, 1.0}
+
+
+def test_blotches_of_side_one_and_their_union():
+    x = np.ones((200, 1, 12, 12))
+    out = Blotches(count=3, size=1, fill=0.0)(x, np.random.default_rng(0))
+    erased = (out == 0.0).sum(axis=(1, 2, 3))
+    # three single pixels per image, which may coincide: 1 to 3 erased, mostly 3
+    assert erased.min() >= 1 and erased.max() == 3
+    p = (143 / 144) * (142 / 144)  # P(three distinct pixels of 144) = 0.979
+    standard_error = np.sqrt(p * (1 - p) / len(x))  # 0.010
+    assert np.mean(erased == 3) > p - STANDARD_ERRORS * standard_error  # measured: 0.975, 0.4 s.e.
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: RandomRotation((10, 5)), "rotation range must be finite with low <= high, got (10, 5)"),
+        (lambda: RandomTranslation(-1), "translation pixels must be a non-negative integer, got -1"),
+        (lambda: RandomTranslation(1.5), "translation pixels must be a non-negative integer, got 1.5"),
+        (lambda: GaussianNoise(-0.1), "noise std must be a finite number >= 0, got -0.1"),
+        (lambda: Blotches(count=-1), "blotch count must be a non-negative integer, got -1"),
+        (lambda: Blotches(size=(5, 2)), "blotch size must be >= 1 with min <= max, got (5, 2)"),
+        (lambda: Blotches(size=0), "blotch size must be >= 1 with min <= max, got 0"),
+    ],
+)
+def test_bad_parameter_messages(make, message):
+    with pytest.raises(ValueError) as info:
+        make()
+    assert str(info.value) == message
+
+
+def test_translate_refuses_float_shifts():
+    with pytest.raises(TypeError) as info:
+        translate(images(n=1), np.array([1.0, 2.0]))
+    assert str(info.value) == "shifts must be integers, got float64"
+
+
+class Recorder:
+    """A transform that adds 1 and records how many images each call got."""
+
+    def __init__(self):
+        self.calls = []
+
+    def __call__(self, x, rng=None):
+        self.calls.append(len(x))
+        return x + 1
+
+
+def test_augment_dataset_transforms_each_image_once_per_copy_in_chunks():
+    x = images(n=10)
+    transform = Recorder()
+    out, _ = augment_dataset(x, np.arange(10), transform, copies=3, chunk_size=4)
+    assert transform.calls == [4, 4, 2] * 2
+    np.testing.assert_array_equal(out[10:20], x + 1)
+    np.testing.assert_array_equal(out[20:], x + 1)
+
+
+def test_augment_dataset_defaults_three_copies_in_chunks_of_4096():
+    x = np.zeros((5000, 1, 1, 1), np.float32)
+    transform = Recorder()
+    out, labels = augment_dataset(x, np.zeros(5000), transform)
+    assert out.shape == (15000, 1, 1, 1) and labels.shape == (15000,)
+    assert transform.calls == [4096, 904] * 2  # the documented memory bound: 4096 images a call
+
+
+@pytest.mark.parametrize("copies", [True, 2.0, 0])
+def test_augment_dataset_refuses_copies_that_are_not_positive_integers(copies):
+    with pytest.raises(ValueError) as info:
+        augment_dataset(images(n=2), np.zeros(2), GaussianNoise(0.1), copies=copies)
+    assert str(info.value) == f"copies must be a positive integer, got {copies!r}"
+
+
+def test_build_augmentation_default_fill_is_black_in_unit_scaling():
+    assert build_augmentation("rotate=15,translate=2,blotches=3") == Compose(
+        (RandomRotation(15.0, fill=0.0), RandomTranslation(2, fill=0.0), Blotches(count=3, fill=0.0))
+    )

@@ -150,3 +150,32 @@ def test_corrupt_file_error_names_it(tmp_path):
     images_path.write_bytes(images_path.read_bytes()[:-20])
     with pytest.raises(ValueError, match=re.escape(str(images_path))):
         load_dataset("mnist", root=tmp_path)
+
+
+OFFICIAL = (
+    "train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, "
+    "t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz"
+)
+
+
+def test_missing_folder_message_names_the_set_the_folder_and_the_files(tmp_path):
+    folder = tmp_path / "fashion-mnist"
+    with pytest.raises(DatasetNotFoundError) as info:
+        load_dataset("fashion_mnist", root=tmp_path)
+    assert str(info.value).startswith(
+        f"data set 'fashion_mnist': no folder {folder}. Looked in {folder}, which should hold "
+        f"the official files {OFFICIAL} (or the same names without .gz)."
+    )
+
+
+@pytest.mark.parametrize("missing", ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"])
+def test_missing_file_message_names_the_set_and_the_file(tmp_path, missing):
+    make_fake(tmp_path, fake_images(3), np.array([0, 1, 2], np.uint8))
+    os.remove(tmp_path / "mnist" / missing)
+    folder = tmp_path / "mnist"
+    with pytest.raises(DatasetNotFoundError) as info:
+        load_dataset("mnist", root=tmp_path)
+    assert str(info.value).startswith(
+        f"data set 'mnist': no file {missing} in {folder}. Looked in {folder}, which should "
+        f"hold the official files {OFFICIAL}"
+    )

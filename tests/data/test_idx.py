@@ -183,3 +183,60 @@ def test_the_largest_shapes_numpy_holds_still_read(tmp_path):
     assert read_idx(path).shape == (1,) * 64
     path.write_bytes(header(0x08, (0, 2**31 - 1, 2**31 - 1)))  # sizes whose product fits an index
     assert read_idx(path).shape == (0, 2**31 - 1, 2**31 - 1)
+
+
+def test_bad_magic_message_shows_the_four_magic_bytes(tmp_path):
+    path = tmp_path / "a.idx"
+    path.write_bytes(b"\x01\x00" + GOOD[2:])  # header 01 00 08 03, then sizes 00 00 00 02 ...
+    with pytest.raises(ValueError) as info:
+        read_idx(path)
+    assert str(info.value) == (
+        f"{path}: bad magic number 01000803: an IDX file starts with two zero bytes"
+    )
+
+
+def test_unknown_type_code_lists_the_known_ones(tmp_path):
+    path = tmp_path / "a.idx"
+    path.write_bytes(GOOD[:2] + b"\x0a" + GOOD[3:])
+    with pytest.raises(ValueError) as info:
+        read_idx(path)
+    assert str(info.value) == (
+        f"{path}: unknown IDX type code 0x0A (known: 0x08 uint8, 0x09 int8, 0x0B int16, "
+        "0x0C int32, 0x0D float32, 0x0E float64)"
+    )
+
+
+def test_unsupported_dtype_message_lists_the_supported_ones(tmp_path):
+    path = tmp_path / "a.idx"
+    with pytest.raises(ValueError) as info:
+        write_idx(path, np.zeros(3, np.int64))
+    assert str(info.value) == (
+        f"{path}: IDX cannot store dtype int64 "
+        "(supported: uint8, int8, int16, int32, float32, float64)"
+    )
+
+
+def test_sizes_must_fit_in_uint32(tmp_path):
+    # Empty arrays, so no memory is needed: the largest size a uint32 holds is written
+    # and read back; one more is refused with a ValueError (not numpy's OverflowError).
+    largest = np.zeros((2**32 - 1, 0), np.uint8)
+    write_idx(tmp_path / "ok.idx", largest)
+    assert read_idx(tmp_path / "ok.idx").shape == (2**32 - 1, 0)
+    path = tmp_path / "a.idx"
+    with pytest.raises(ValueError) as info:
+        write_idx(path, np.zeros((2**32, 0), np.uint8))
+    assert str(info.value) == f"{path}: IDX sizes are uint32, shape (4294967296, 0) is too large"
+
+
+def test_gzip_output_is_reproducible_and_carries_no_timestamp(tmp_path, monkeypatch):
+    import time
+
+    array = np.arange(12, dtype=np.uint8).reshape(3, 4)
+    write_idx(tmp_path / "a.idx.gz", array)
+    later = time.time() + 86400.0
+    monkeypatch.setattr(time, "time", lambda: later)  # a write a day later
+    write_idx(tmp_path / "b.idx.gz", array)
+    assert (tmp_path / "a.idx.gz").read_bytes() == (tmp_path / "b.idx.gz").read_bytes()
+    with gzip.open(tmp_path / "a.idx.gz") as f:  # RFC 1952: MTIME 0 = no time stamp
+        f.read()
+        assert f.mtime == 0

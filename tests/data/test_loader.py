@@ -94,3 +94,37 @@ def test_batches_bad_seed(data):
     x, y = data
     with pytest.raises(ValueError, match="seed"):
         Batches(x, y, 4, seed=-1)
+
+
+def test_batch_size_one(data):
+    x, y = data
+    batches = list(iterate_batches(x, y, 1, rng=np.random.default_rng(0)))
+    assert len(batches) == N and all(len(yb) == 1 for _, yb in batches)
+    assert len(Batches(x, y, 1)) == N
+
+
+def test_unshuffled_batches_are_views_of_consecutive_slices(data):
+    x, y = data
+    batches = list(iterate_batches(x, y, 16, shuffle=False))
+    assert [len(xb) for xb, _ in batches] == [16] * 6 + [7]
+    for k, (xb, yb) in enumerate(batches):
+        np.testing.assert_array_equal(xb, x[16 * k : 16 * (k + 1)])
+        np.testing.assert_array_equal(yb, y[16 * k : 16 * (k + 1)])
+        assert np.shares_memory(xb, x) and np.shares_memory(yb, y)
+
+
+@pytest.mark.parametrize("shuffle", [True, False])
+def test_batches_drop_last_drops_the_short_batch(data, shuffle):
+    x, y = data
+    batches = Batches(x, y, 10, shuffle=shuffle, drop_last=True)
+    sizes = [len(yb) for _, yb in batches]
+    assert sizes == [10] * 10 and len(sizes) == len(batches)
+
+
+def test_batches_order_is_the_documented_permutation(data):
+    # Documented: epoch k runs with np.random.default_rng([seed, k]); seed defaults to 0.
+    x, y = data
+    for batches, seed in [(Batches(x, y, 16), 0), (Batches(x, y, 16, seed=3), 3)]:
+        for epoch in range(2):
+            expected = np.random.default_rng([seed, epoch]).permutation(N)
+            np.testing.assert_array_equal(flat_order(batches), expected)

@@ -51,3 +51,11 @@ def test_bad_fraction(fraction):
 def test_bad_n():
     with pytest.raises(ValueError, match="n must be"):
         train_val_split(-1)
+
+
+def test_defaults_are_a_tenth_drawn_with_seed_zero():
+    # Documented: round(n * 0.1) indices, drawn from np.random.default_rng(seed), seed 0.
+    train, val = train_val_split(100)
+    order = np.random.default_rng(0).permutation(100)
+    np.testing.assert_array_equal(val, np.sort(order[:10]))
+    np.testing.assert_array_equal(train, np.sort(order[10:]))
