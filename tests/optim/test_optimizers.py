@@ -518,3 +518,16 @@ def test_a_step_writes_into_each_parameters_own_array(name, kwargs):
     for param, view, old in zip(params, views, before):
         assert np.shares_memory(param.data, view) and np.array_equal(param.data, view)
         assert not np.array_equal(view, old)
+
+
+def test_a_saved_param_group_lists_its_params_last_as_torchs_does():
+    """Keys a scheduler adds after the group was made (initial_lr) still come before "params",
+    so a JSON checkpoint reads as torch's."""
+    from handgrad.optim import lr_scheduler
+
+    opt = optim.SGD(make_params(np.float32), lr=0.1)
+    topt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+    lr_scheduler.StepLR(opt, step_size=2)
+    torch.optim.lr_scheduler.StepLR(topt, step_size=2)
+    ours, theirs = opt.state_dict()["param_groups"][0], topt.state_dict()["param_groups"][0]
+    assert list(ours)[-2:] == list(theirs)[-2:] == ["initial_lr", "params"]
