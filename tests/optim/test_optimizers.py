@@ -384,9 +384,8 @@ def test_an_optimizer_without_an_update_says_so():
 
     params = make_params(np.float32)
     opt = Bare(params, dict(lr=0.1))
-    run_one = lambda: run(opt, params, gradient_sequence(np.float32, steps=1))  # noqa: E731
     with pytest.raises(NotImplementedError, match=anchored("Bare does not define _update()")):
-        run_one()
+        run(opt, params, gradient_sequence(np.float32, steps=1))
     with pytest.raises(NotImplementedError):  # so does torch's base class
         torch.optim.Optimizer([torch.zeros(1)], dict(lr=0.1)).step()
 
