@@ -1,5 +1,10 @@
 """Denormal floats are flushed to zero during an optimizer step, and only there."""
 
+import ctypes
+import ctypes.util
+import platform
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -54,3 +59,58 @@ def test_decaying_state_stays_normal_and_parameters_match_torch(name, kwargs):
     arrays = [value for value in opt.state[param].values() if isinstance(value, np.ndarray)]
     if denormals._LIBM is not None:
         assert not any(((a != 0) & (np.abs(a) < SMALLEST_NORMAL)).any() for a in arrays)
+
+
+ON_X86_64_LINUX = sys.platform.startswith("linux") and platform.machine() == "x86_64"
+on_x86_64_linux = pytest.mark.skipif(not ON_X86_64_LINUX, reason="the C library is looked up on x86-64 Linux")
+
+
+def flushes() -> bool:
+    with denormals.flush_denormals():
+        return halved(SMALLEST_NORMAL) == 0
+
+
+@pytest.mark.parametrize(
+    "system,machine,supported",
+    [
+        pytest.param("linux", "x86_64", True, marks=on_x86_64_linux),
+        ("linux", "aarch64", False),
+        ("darwin", "x86_64", False),
+        ("win32", "AMD64", False),
+    ],
+)
+def test_flushing_is_on_on_x86_64_linux_and_a_no_op_elsewhere(monkeypatch, system, machine, supported):
+    """The module docstring: x86-64 Linux flushes, every other platform runs the block as it is.
+    The C library is looked up afresh under the platform given."""
+    monkeypatch.setattr(sys, "platform", system)
+    monkeypatch.setattr(platform, "machine", lambda: machine)
+    libm = denormals._libm()
+    monkeypatch.undo()
+    monkeypatch.setattr(denormals, "_LIBM", libm)
+    assert flushes() == supported
+    assert halved(SMALLEST_NORMAL) > 0  # and restored after
+
+
+@on_x86_64_linux
+def test_flushing_does_not_need_find_library(monkeypatch):
+    """Where ctypes.util.find_library finds no libm (no ldconfig, no compiler: a slim
+    container), glibc's soname libm.so.6 is loaded."""
+    monkeypatch.setattr(ctypes.util, "find_library", lambda name: None)
+    monkeypatch.setattr(denormals, "_LIBM", denormals._libm())
+    assert flushes()
+
+
+class _FakeLibm:
+    """A C library with only some of the functions (glibc before 2.25 has neither)."""
+
+    def __init__(self, *names):
+        for name in names:
+            setattr(self, name, lambda mode: 0)
+
+
+@on_x86_64_linux
+@pytest.mark.parametrize("names", [(), ("fegetmode",), ("fesetmode",)])
+def test_a_c_library_without_fegetmode_and_fesetmode_is_not_used(monkeypatch, names):
+    monkeypatch.setattr(ctypes, "CDLL", lambda name: _FakeLibm(*names))
+    monkeypatch.setattr(denormals, "_LIBM", denormals._libm())
+    assert not flushes()  # a no-op, not an AttributeError

@@ -164,3 +164,63 @@ def test_invalid_arguments(make, error, message):
     opt, _ = optimizers()
     with pytest.raises(error, match=message):
         make(opt)
+
+
+def plateau_lrs_match_torch(metrics, lrs=LRS, **kwargs):
+    ours = optim.SGD([{"params": [Parameter(np.zeros(2))], "lr": lr} for lr in lrs])
+    theirs = torch.optim.SGD([{"params": [torch.zeros(2, requires_grad=True)], "lr": lr} for lr in lrs])
+    seen = learning_rates(ours, lr_scheduler.ReduceLROnPlateau(ours, **kwargs), metrics)
+    assert seen == learning_rates(theirs, torch.optim.lr_scheduler.ReduceLROnPlateau(theirs, **kwargs), metrics)
+    return seen
+
+
+@pytest.mark.parametrize(
+    "mode,threshold_mode,metrics",
+    [  # threshold 0.1: rel and abs draw the line apart (best 2: 1.8 against 1.9; best 0.5: 0.45 against 0.4)
+        ("min", "rel", [2.0, 1.85, 1.85, 0.5, 0.42, 0.42, 0.3]),
+        ("min", "abs", [2.0, 1.85, 1.85, 0.5, 0.42, 0.42, 0.3]),
+        ("max", "rel", [2.0, 2.15, 2.15, 3.0, 0.5, 0.5, 4.0]),
+        ("max", "abs", [0.5, 0.58, 0.58, 2.0, 2.15, 2.15, 4.0]),
+    ],
+)
+def test_reduce_on_plateau_threshold_modes_draw_their_own_line(mode, threshold_mode, metrics):
+    """Each metric here is better under one threshold mode and not under the other, and
+    patience 0 turns every epoch that is not better into a reduction."""
+    plateau_lrs_match_torch(metrics, mode=mode, threshold_mode=threshold_mode, threshold=0.1, patience=0, factor=0.5)
+
+
+@pytest.mark.parametrize("threshold_mode", ["rel", "abs"])
+def test_reduce_on_plateau_an_equal_metric_is_no_improvement(threshold_mode):
+    """With threshold 0 the metric must be strictly better: a repeat is a bad epoch."""
+    seen = plateau_lrs_match_torch([1.0, 1.0, 1.0, 1.0], threshold=0.0, threshold_mode=threshold_mode, patience=1)
+    assert seen[-1] != seen[0]
+
+
+@pytest.mark.parametrize("metric", [math.nan, math.inf])
+@pytest.mark.parametrize("patience", [0, 1])
+def test_reduce_on_plateau_a_first_metric_that_is_not_better_is_a_bad_epoch(metric, patience):
+    """nan and inf are not below the initial best (inf), so the first epoch already counts."""
+    plateau_lrs_match_torch([metric, metric, 1.0, 1.0, 1.0], patience=patience)
+
+
+def test_reduce_on_plateau_a_cut_of_exactly_eps_is_skipped():
+    """lr 0.5 halved changes by 0.25 = eps: skipped, as in torch (more than eps is needed)."""
+    seen = plateau_lrs_match_torch([1.0, 2.0, 2.0, 2.0], lrs=[1.0, 0.5], patience=0, factor=0.5, eps=0.25)
+    assert seen[-1] == [0.5, 0.5]
+
+
+def test_reduce_on_plateau_last_lr_before_any_step():
+    opt, topt = optimizers()
+    assert lr_scheduler.ReduceLROnPlateau(opt).get_last_lr() == LRS
+    assert torch.optim.lr_scheduler.ReduceLROnPlateau(topt).get_last_lr() == LRS
+
+
+def test_a_scheduler_without_get_lr_says_so():
+    class Bare(lr_scheduler.LRScheduler):
+        pass
+
+    opt, topt = optimizers()
+    with pytest.raises(NotImplementedError, match="^Bare does not define get_lr\\(\\)$"):
+        Bare(opt)
+    with pytest.raises(NotImplementedError):  # so does torch's base class
+        torch.optim.lr_scheduler.LRScheduler(topt)

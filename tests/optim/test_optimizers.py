@@ -24,14 +24,28 @@ CASES = [
     ("Adam", dict(lr=1e-2, betas=(0.3, 0.9), eps=1e-6)),  # lerp weight >= 0.5
     ("AdamW", dict()),
     ("AdamW", dict(lr=1e-2, weight_decay=0.1)),
+    ("Adam", dict(lr=1e-2, weight_decay=1.0)),  # 1.0 is no special value (mutation.md)
+    ("AdamW", dict(lr=1e-2, betas=(0.5, 0.9), eps=1e-3, weight_decay=0.1)),  # AdamW passes betas and eps on
     ("Adagrad", dict()),
     ("Adagrad", dict(lr=0.1, lr_decay=0.01, weight_decay=0.1, initial_accumulator_value=0.5)),
+    ("Adagrad", dict(weight_decay=1.0)),
     ("RMSprop", dict()),
     ("RMSprop", dict(momentum=0.9, weight_decay=0.1)),
+    ("RMSprop", dict(weight_decay=1.0)),
     ("RMSprop", dict(centered=True, alpha=0.9)),
     ("RMSprop", dict(centered=True, momentum=0.5, alpha=0.4, eps=1e-6)),  # lerp weight >= 0.5
 ]
 CASE_IDS = [f"{name}-{kwargs}" for name, kwargs in CASES]
+# The edges of the valid ranges, which torch accepts too (0 is valid for eps, the betas and alpha).
+EDGE_CASES = [
+    ("Adam", dict(eps=0.0)),
+    ("Adam", dict(lr=1e-2, betas=(0.0, 0.999))),
+    ("Adam", dict(lr=1e-2, betas=(0.9, 0.0))),
+    ("Adagrad", dict(eps=0.0)),
+    ("RMSprop", dict(eps=0.0)),
+    ("RMSprop", dict(alpha=0.0)),
+]
+EDGE_IDS = [f"edge-{name}-{kwargs}" for name, kwargs in EDGE_CASES]
 TOLERANCE = {np.float32: dict(rtol=1e-5, atol=1e-6), np.float64: dict(rtol=1e-10, atol=1e-12)}
 
 
@@ -59,7 +73,7 @@ def run(opt, params, grads):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("name,kwargs", CASES, ids=CASE_IDS)
+@pytest.mark.parametrize("name,kwargs", CASES + EDGE_CASES, ids=CASE_IDS + EDGE_IDS)
 def test_trajectory_matches_torch(name, kwargs, dtype):
     params = make_params(dtype)
     tparams = [torch.tensor(p.data.copy(), requires_grad=True) for p in params]
@@ -241,10 +255,16 @@ def test_default_learning_rates_are_torch_defaults():
         ("Adam", dict(eps=-1.0), "Invalid epsilon value: -1.0"),
         ("Adam", dict(betas=(1.0, 0.999)), "Invalid beta parameter at index 0: 1.0"),
         ("Adam", dict(betas=(0.9, -0.1)), "Invalid beta parameter at index 1: -0.1"),
+        ("Adam", dict(betas=(0.9, 1.0)), "Invalid beta parameter at index 1: 1.0"),
         ("AdamW", dict(weight_decay=-0.01), "Invalid weight_decay value: -0.01"),
+        ("Adagrad", dict(lr=-1.0), "Invalid learning rate: -1.0"),
         ("Adagrad", dict(lr_decay=-1.0), "Invalid lr_decay value: -1.0"),
+        ("Adagrad", dict(weight_decay=-1.0), "Invalid weight_decay value: -1.0"),
         ("Adagrad", dict(initial_accumulator_value=-1.0), "Invalid initial_accumulator_value value: -1.0"),
         ("Adagrad", dict(eps=-1.0), "Invalid epsilon value: -1.0"),
+        ("RMSprop", dict(lr=-1.0), "Invalid learning rate: -1.0"),
+        ("RMSprop", dict(eps=-1.0), "Invalid epsilon value: -1.0"),
+        ("RMSprop", dict(weight_decay=-1.0), "Invalid weight_decay value: -1.0"),
         ("RMSprop", dict(alpha=-0.1), "Invalid alpha value: -0.1"),
         ("RMSprop", dict(momentum=-0.1), "Invalid momentum value: -0.1"),
     ],
@@ -267,18 +287,45 @@ def test_a_zero_learning_rate_is_valid_and_moves_nothing(name):
         np.testing.assert_array_equal(param.data, data)
 
 
+def anchored(message):
+    return "^" + re.escape(message) + "$"
+
+
 def test_invalid_params():
+    """The whole message, not only a part of it (torch raises the same exception types)."""
     p = make_params(np.float32)[0]
-    with pytest.raises(ValueError, match="empty parameter list"):
+    with pytest.raises(ValueError, match=anchored("optimizer got an empty parameter list")):
         optim.SGD([])
-    with pytest.raises(TypeError, match="single Parameter"):
+    with pytest.raises(TypeError, match=anchored("params must be an iterable of Parameters or dicts, not a single Parameter")):
         optim.SGD(p)
-    with pytest.raises(TypeError, match="only optimize Parameters"):
+    with pytest.raises(TypeError, match=anchored("optimizer can only optimize Parameters, but one of the params is ndarray")):
         optim.SGD([p.data])
-    with pytest.raises(TypeError, match="not a set"):
+    with pytest.raises(TypeError, match=anchored("a param group's params must be an ordered collection, not a set")):
         optim.SGD([{"params": {p}}])
-    with pytest.raises(ValueError, match="more than once"):
+    with pytest.raises(TypeError, match=anchored("param_group must be a dict, not int")):
+        optim.SGD([{"params": [p]}, 5])
+    with pytest.raises(ValueError, match=anchored("some parameters appear more than once in the optimizer's param groups")):
         optim.SGD([{"params": [p]}, {"params": [p]}])
+    t = torch.zeros(1, requires_grad=True)
+    with pytest.raises(TypeError):
+        torch.optim.SGD([{"params": [t]}, 5])
+
+
+def test_a_group_may_hold_a_single_parameter():
+    """`{"params": p}` is the group `{"params": [p]}`, as in torch."""
+    params = make_params(np.float64)
+    tparams = [torch.tensor(p.data.copy(), requires_grad=True) for p in params]
+    opt = optim.SGD([{"params": params[0]}, {"params": params[1:]}], lr=0.1, momentum=0.9)
+    topt = torch.optim.SGD([{"params": tparams[0]}, {"params": tparams[1:]}], lr=0.1, momentum=0.9)
+    assert opt.param_groups[0]["params"] == [params[0]]
+    for step_grads in gradient_sequence(np.float64, steps=3):
+        for param, tparam, grad in zip(params, tparams, step_grads):
+            param.grad = None if grad is None else grad.copy()
+            tparam.grad = None if grad is None else torch.tensor(grad)
+        opt.step()
+        topt.step()
+    for param, tparam in zip(params, tparams):
+        np.testing.assert_allclose(param.data, tparam.detach().numpy(), rtol=1e-10, atol=1e-12)
 
 
 def test_load_state_dict_rejects_mismatches():
@@ -290,8 +337,72 @@ def test_load_state_dict_rejects_mismatches():
     with pytest.raises(ValueError, match="has 3 parameters, the optimizer.s has 2"):
         optim.Adam(make_params(np.float32)[:2]).load_state_dict(saved)
     swapped = [Parameter(np.zeros(s[::-1], np.float32)) for s in SHAPES]
-    with pytest.raises(ValueError, match="shape"):
+    with pytest.raises(ValueError, match=anchored("loaded state 'exp_avg' of parameter 0 has shape (8, 5), the parameter has (5, 8)")):
         optim.Adam(swapped).load_state_dict(saved)
+    stray = {"state": {**saved["state"], 7: saved["state"][0]}, "param_groups": saved["param_groups"]}
+    with pytest.raises(ValueError, match=anchored("loaded state dict has state for parameter 7, which no param group lists")):
+        optim.Adam(make_params(np.float32)).load_state_dict(stray)
+
+
+def test_load_state_dict_casts_the_arrays_to_the_parameters_dtype():
+    """A float64 run's state loaded into float32 parameters is float32 state (the docstring)."""
+    opt = optim.Adam(make_params(np.float64))
+    run(opt, opt.param_groups[0]["params"], gradient_sequence(np.float64, steps=2))
+    params = make_params(np.float32)
+    new_opt = optim.Adam(params)
+    new_opt.load_state_dict(opt.state_dict())
+    for param in params:
+        assert [new_opt.state[param][k].dtype for k in ("exp_avg", "exp_avg_sq")] == [np.float32] * 2
+    run(new_opt, params, gradient_sequence(np.float32, steps=1))
+    assert all(p.data.dtype == np.float32 for p in params)
+    assert all(v.dtype == np.float32 for s in new_opt.state_dict()["state"].values() for v in s.values() if isinstance(v, np.ndarray))
+
+
+def test_saved_and_loaded_hyperparameters_are_copies_even_when_mutable():
+    """A group's values may be lists (torch keeps `"betas": [0.9, 0.99]` as given); the state
+    dict is a snapshot (its docstring: a copy), and loading one copies it in (as torch's does)."""
+    params = make_params(np.float32)
+    opt = optim.Adam([{"params": params, "betas": [0.9, 0.99]}])
+    saved = opt.state_dict()
+    opt.param_groups[0]["betas"][0] = 0.5
+    assert saved["param_groups"][0]["betas"] == [0.9, 0.99]
+    new_opt = optim.Adam(make_params(np.float32))
+    new_opt.load_state_dict(saved)
+    saved["param_groups"][0]["betas"][1] = 0.1
+    assert new_opt.param_groups[0]["betas"] == [0.9, 0.99]
+    tparam = torch.zeros(1, requires_grad=True)
+    tsaved = torch.optim.Adam([{"params": [tparam], "betas": [0.9, 0.99]}]).state_dict()
+    topt = torch.optim.Adam([torch.zeros(1, requires_grad=True)])
+    topt.load_state_dict(tsaved)
+    tsaved["param_groups"][0]["betas"][1] = 0.1
+    assert topt.param_groups[0]["betas"] == [0.9, 0.99]
+
+
+def test_an_optimizer_without_an_update_says_so():
+    class Bare(optim.Optimizer):
+        pass
+
+    params = make_params(np.float32)
+    opt = Bare(params, dict(lr=0.1))
+    with pytest.raises(NotImplementedError, match=anchored("Bare does not define _update()")):
+        run(opt, params, gradient_sequence(np.float32, steps=1))
+    with pytest.raises(NotImplementedError):  # so does torch's base class
+        torch.optim.Optimizer([torch.zeros(1)], dict(lr=0.1)).step()
+
+
+@pytest.mark.parametrize("weight", [0.5, 1.0])
+def test_lerp_matches_torch_bit_for_bit_where_its_formula_switches(weight):
+    """torch.lerp computes start + w (end - start) for |w| < 0.5 and end - (1 - w) (end - start)
+    otherwise. At w = 0.5 and 1 the product is exact, so torch's fused multiply-add and
+    NumPy's two roundings agree and only the choice of formula shows (w = 1 gives end)."""
+    from handgrad.optim.optimizer import lerp_
+
+    rng = np.random.default_rng(0)
+    start = rng.standard_normal(4096).astype(np.float32)
+    end = (rng.standard_normal(4096) * 1e3).astype(np.float32)
+    ours = start.copy()
+    lerp_(ours, end, weight, np.empty_like(ours))
+    np.testing.assert_array_equal(ours, torch.lerp(torch.tensor(start), torch.tensor(end), weight).numpy())
 
 
 def test_adam_in_blocks_is_identical_to_one_call(monkeypatch):
@@ -406,3 +517,16 @@ def test_a_step_writes_into_each_parameters_own_array(name, kwargs):
     for param, view, old in zip(params, views, before):
         assert np.shares_memory(param.data, view) and np.array_equal(param.data, view)
         assert not np.array_equal(view, old)
+
+
+def test_a_saved_param_group_lists_its_params_last_as_torchs_does():
+    """Keys a scheduler adds after the group was made (initial_lr) still come before "params",
+    so a JSON checkpoint reads as torch's."""
+    from handgrad.optim import lr_scheduler
+
+    opt = optim.SGD(make_params(np.float32), lr=0.1)
+    topt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+    lr_scheduler.StepLR(opt, step_size=2)
+    torch.optim.lr_scheduler.StepLR(topt, step_size=2)
+    ours, theirs = opt.state_dict()["param_groups"][0], topt.state_dict()["param_groups"][0]
+    assert list(ours)[-2:] == list(theirs)[-2:] == ["initial_lr", "params"]
