@@ -37,6 +37,9 @@ def test_validated_resolves_the_model_options():
     ({"model": "vgg"}, r"unknown model 'vgg'"),
     ({"model_options": {"dropout": 1.5}}, r"option dropout=1.5 must lie in \[0, 1\)"),
     ({"model": "mlp", "model_options": {"input_size": 27}}, r"input_size=27: the data sets' images are 28x28"),
+    # widths no memory holds: NumPy's MemoryError, and its ValueError past its index range (a fuzzing find)
+    ({"model": "mlp", "model_options": {"hidden": [10**13]}}, r"model 'mlp' with options .*: its parameters do not fit in memory \(Unable to allocate"),
+    ({"model": "mlp", "model_options": {"hidden": [10**18]}}, r"model 'mlp' with options .*: its parameters are too large for an array \(array is too big"),
     ({"guard_factor": 1.0}, r"'guard_factor'"),
     ({"seed": -1}, r"'seed'"),
 ])

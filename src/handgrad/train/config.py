@@ -222,12 +222,23 @@ def read_settings(path: str | Path) -> dict:
     return values
 
 
+# what NumPy raises for an array whose size overflows its index range (a width in the
+# billions of billions), as opposed to a ValueError of ours, which is a bug to show
+_NUMPY_SIZE_ERRORS = ("Maximum allowed dimension exceeded", "array is too big")
+
+
 def _check_model(name: str, options: dict) -> None:
     """Let the builder check the option values, leaving handgrad's global generator as it was."""
     generator = handgrad.default_generator()
     state = generator.bit_generator.state
     try:
         models.build(name, **options)
+    except MemoryError as exc:
+        raise UserError(f"model {name!r} with options {options}: its parameters do not fit in memory ({exc})") from exc
+    except ValueError as exc:
+        if not any(text in str(exc) for text in _NUMPY_SIZE_ERRORS):
+            raise
+        raise UserError(f"model {name!r} with options {options}: its parameters are too large for an array ({exc})") from exc
     finally:
         generator.bit_generator.state = state
 
