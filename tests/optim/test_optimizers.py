@@ -72,6 +72,18 @@ def run(opt, params, grads):
         opt.step()
 
 
+def steps_beside_torch(opt, topt, params, tparams, grads):
+    """Step both optimizers through `grads` and hold the parameters equal (float64)."""
+    for step_grads in grads:
+        for param, tparam, grad in zip(params, tparams, step_grads):
+            param.grad = None if grad is None else grad.copy()
+            tparam.grad = None if grad is None else torch.tensor(grad)
+        opt.step()
+        topt.step()
+    for param, tparam in zip(params, tparams):
+        np.testing.assert_allclose(param.data, tparam.detach().numpy(), rtol=1e-10, atol=1e-12)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("name,kwargs", CASES + EDGE_CASES, ids=CASE_IDS + EDGE_IDS)
 def test_trajectory_matches_torch(name, kwargs, dtype):
@@ -208,14 +220,7 @@ def test_param_groups_match_torch():
     opt = optim.SGD([{"params": params[:2]}, {"params": params[2:], "lr": 0.5}], lr=0.1, momentum=0.9)
     topt = torch.optim.SGD([{"params": tparams[:2]}, {"params": tparams[2:], "lr": 0.5}], lr=0.1, momentum=0.9)
     assert [g["lr"] for g in opt.param_groups] == [0.1, 0.5]
-    for step_grads in gradient_sequence(np.float64):
-        for param, tparam, grad in zip(params, tparams, step_grads):
-            param.grad = None if grad is None else grad.copy()
-            tparam.grad = None if grad is None else torch.tensor(grad)
-        opt.step()
-        topt.step()
-    for param, tparam in zip(params, tparams):
-        np.testing.assert_allclose(param.data, tparam.detach().numpy(), rtol=1e-10, atol=1e-12)
+    steps_beside_torch(opt, topt, params, tparams, gradient_sequence(np.float64))
     assert opt.state_dict()["param_groups"][1]["params"] == [2]
 
 
@@ -318,14 +323,7 @@ def test_a_group_may_hold_a_single_parameter():
     opt = optim.SGD([{"params": params[0]}, {"params": params[1:]}], lr=0.1, momentum=0.9)
     topt = torch.optim.SGD([{"params": tparams[0]}, {"params": tparams[1:]}], lr=0.1, momentum=0.9)
     assert opt.param_groups[0]["params"] == [params[0]]
-    for step_grads in gradient_sequence(np.float64, steps=3):
-        for param, tparam, grad in zip(params, tparams, step_grads):
-            param.grad = None if grad is None else grad.copy()
-            tparam.grad = None if grad is None else torch.tensor(grad)
-        opt.step()
-        topt.step()
-    for param, tparam in zip(params, tparams):
-        np.testing.assert_allclose(param.data, tparam.detach().numpy(), rtol=1e-10, atol=1e-12)
+    steps_beside_torch(opt, topt, params, tparams, gradient_sequence(np.float64, steps=3))
 
 
 def test_load_state_dict_rejects_mismatches():
