@@ -48,6 +48,17 @@ def test_bad_settings_raise_naming_the_setting(changes, message):
         TrainConfig(**changes).validated()
 
 
+def test_settings_are_checked_before_the_model_is_built(monkeypatch):
+    # a fuzzing find: in_channels=2 with input_size=1405 built a 6.5 GB three-layer convnet
+    # before the in_channels check refused it
+    from handgrad import models
+
+    monkeypatch.setattr(models, "build", lambda *args, **kwargs: pytest.fail("the model was built"))
+    config = TrainConfig(model="three-layer-convnet", model_options={"in_channels": 2, "input_size": 1405})
+    with pytest.raises(ValueError, match="^model option input_size=1405: the data sets' images are 28x28"):
+        config.validated()
+
+
 def test_toml_round_trip_keeps_every_setting(tmp_path):
     config = TrainConfig(model="convnet", model_options={"channels": "4,8", "dropout": 0.1}, epochs=2, lr=3e-4,
                          l2=1e-4, augment="rotate=5", augment_copies=3, data_dir="somewhere", out="x",

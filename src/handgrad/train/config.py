@@ -123,8 +123,8 @@ class TrainConfig:
                 values[f.name] = models.convert(value, default, f"setting {f.name!r} ({_flag(f.name)})")
         config = TrainConfig(**values)
         config.model_options = models.resolve_options(config.model, **dict(config.model_options or {}))
+        config._check()  # the cheap checks first: building the model may take much memory
         _check_model(config.model, config.model_options)
-        config._check()
         if config.lr is None:
             config.lr = DEFAULT_LR[config.optimizer]
         if config.weight_decay is None:
