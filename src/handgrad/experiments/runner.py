@@ -30,6 +30,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -118,7 +119,13 @@ class Study:
     def work(self, progress: "Progress | None" = None) -> None:
         """Take queued trials until none is queued or running (waiting while others run: a later stage, or a
         trial whose worker died, may still need us)."""
+        with remembered_interrupts() as interrupted:
+            self._work(progress, interrupted)
+
+    def _work(self, progress, interrupted) -> None:
         while True:
+            if interrupted():  # a Ctrl-C whose KeyboardInterrupt a finalizer swallowed
+                raise KeyboardInterrupt
             store.fail_stale(self.optuna, self.options.heartbeat)
             self.top_up()
             waiting, running = self.pending()
@@ -142,6 +149,29 @@ class Study:
             self.options.say(f"{self.name}: {missing} of {len(wanted)} trials have not finished; the report covers "
                              f"the {len(results.trials)} that have")
         return self.module.write_report(self.options, results)
+
+
+@contextlib.contextmanager
+def remembered_interrupts():
+    """Ctrl-C raises KeyboardInterrupt as usual, and is also remembered: Python drops an exception
+    raised inside a finalizer ("Exception ignored in ..."), and SQLAlchemy's weakref callbacks run
+    during a trial, so a Ctrl-C landing in one would be lost. The work loop asks again between trials.
+    Left alone when SIGINT is not Python's default handler (ignored, or someone else's)."""
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield lambda: False
+        return
+    seen = []
+
+    def interrupt(signum, frame):
+        seen.append(signum)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, interrupt)
+    try:
+        yield lambda: bool(seen)
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def trial_of(frozen) -> Trial:
