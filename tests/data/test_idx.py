@@ -169,6 +169,8 @@ def header(code: int, shape: tuple[int, ...]) -> bytes:
     # empty, yet NumPy cannot index it: a fuzzing find (benchmarks/fuzz/crashes/idx/)
     (header(0x08, (0, 2**32 - 1, 2**32 - 1)), "shape (0, 4294967295, 4294967295) is too large for an array"),
     (header(0x08, (1,) * 65) + b"\x00", "65 dimensions, more than the 64 an array can have"),
+    # float64: the sizes fit an index, their bytes (8 each) do not
+    (header(0x0E, (0, 2**31, 2**31)), "shape (0, 2147483648, 2147483648) is too large for an array"),
 ])
 def test_shapes_numpy_cannot_hold_are_refused_by_name(tmp_path, content, message):
     path = tmp_path / "huge-idx3-ubyte"
