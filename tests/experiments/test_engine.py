@@ -162,9 +162,11 @@ def test_a_worker_killed_mid_trial_is_replaced_and_its_trial_rerun(tmp_path):
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "kill"])
 def test_a_stopped_study_continues_with_the_same_command(stop, tmp_path):
     args = ["--seeds", 1, "--epochs", 3, "--heartbeat", 1, "--out", tmp_path]
+    # SIGINT as a terminal gives it, even when the tests run where it is ignored (a background job)
     process = subprocess.Popen([sys.executable, "-m", "handgrad", "experiment", STUDY, "--quick", *map(str, args)],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env=dict(os.environ, MPLBACKEND="Agg"))
+                               env=dict(os.environ, MPLBACKEND="Agg"),
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     _wait_for_a_running_trial(tmp_path / "study.db", process)
     process.send_signal(stop)
     _, stderr = process.communicate(timeout=120)
