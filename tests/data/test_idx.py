@@ -171,6 +171,8 @@ def header(code: int, shape: tuple[int, ...]) -> bytes:
     (header(0x08, (1,) * 65) + b"\x00", "65 dimensions, more than the 64 an array can have"),
     # float64: the sizes fit an index, their bytes (8 each) do not
     (header(0x0E, (0, 2**31, 2**31)), "shape (0, 2147483648, 2147483648) is too large for an array"),
+    # one byte past NumPy's index range: 2**63 (see the next test for 2**63 - 1)
+    (header(0x08, (0, 2**21, 2**21, 2**21)), "shape (0, 2097152, 2097152, 2097152) is too large for an array"),
 ])
 def test_shapes_numpy_cannot_hold_are_refused_by_name(tmp_path, content, message):
     path = tmp_path / "huge-idx3-ubyte"
@@ -183,6 +185,10 @@ def test_the_largest_shapes_numpy_holds_still_read(tmp_path):
     path = tmp_path / "edge-idx3-ubyte"
     path.write_bytes(header(0x08, (1,) * 64) + b"\x07")
     assert read_idx(path).shape == (1,) * 64
+    # sizes whose product is exactly NumPy's largest index, 2**63 - 1 bytes, beside a 0
+    largest = (0, 7, 7, 73, 127, 337, 92737, 649657)
+    path.write_bytes(header(0x08, largest))
+    assert read_idx(path).shape == largest
     path.write_bytes(header(0x08, (0, 2**31 - 1, 2**31 - 1)))  # sizes whose product fits an index
     assert read_idx(path).shape == (0, 2**31 - 1, 2**31 - 1)
 

@@ -215,3 +215,29 @@ def test_layers_dtype_and_rng_arguments():
     np.testing.assert_array_equal(a.weight.data, b.weight.data)
     np.testing.assert_array_equal(a.bias.data, b.bias.data)
     assert nn.BatchNorm1d(3, dtype=np.float64).running_var.dtype == np.float64
+
+
+def test_layers_built_shapes_only_have_the_shapes_and_dtypes_but_no_memory():
+    from handgrad.nn.mode import is_shapes_only, shapes_only
+
+    def build():
+        return nn.Sequential(nn.Conv2d(3, 5, (3, 2), dtype=np.float64), nn.BatchNorm2d(5), nn.Flatten(),
+                             nn.Linear(40, 7), nn.Linear(7, 2, bias=False))
+
+    real = build()
+    generator = handgrad.default_generator()
+    state = generator.bit_generator.state
+    with shapes_only():
+        with shapes_only():
+            pass
+        assert is_shapes_only()  # an inner block gives back the outer one's setting
+        placeholders = build()
+        huge = nn.Linear(10**6, 10**6)  # 4 TB of float32, if it had memory
+    assert not is_shapes_only()
+    assert generator.bit_generator.state == state  # nothing was drawn
+    assert [(k, p.shape, p.dtype) for k, p in placeholders.named_parameters()] == \
+        [(k, p.shape, p.dtype) for k, p in real.named_parameters()]
+    for param in [*placeholders.parameters(), *huge.parameters()]:
+        assert set(param.data.strides) == {0} and not param.data.flags.writeable
+    assert huge.weight.data.nbytes == 4 * 10**12
+    assert np.all(build()[0].weight.data != 0)  # after the block: real parameters, drawn

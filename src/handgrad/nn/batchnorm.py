@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from handgrad.nn import init
 from handgrad.nn.module import Module, Parameter
 
 
@@ -25,8 +26,8 @@ class _BatchNorm(Module):
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, dtype=np.float32):
         super().__init__()
         self.num_features, self.eps, self.momentum = num_features, float(eps), momentum
-        self.weight = Parameter(np.ones(num_features, dtype=dtype))
-        self.bias = Parameter(np.zeros(num_features, dtype=dtype))
+        self.weight = init.ones_(Parameter.empty(num_features, dtype))
+        self.bias = init.zeros_(Parameter.empty(num_features, dtype))
         self.register_buffer("running_mean", np.zeros(num_features, dtype=dtype))
         self.register_buffer("running_var", np.ones(num_features, dtype=dtype))
         self.register_buffer("num_batches_tracked", np.array(0, dtype=np.int64))

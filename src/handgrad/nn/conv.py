@@ -35,8 +35,8 @@ class Conv2d(Module):
         self.kernel_size = pair(kernel_size, "kernel_size", 1)
         self.stride = pair(stride, "stride", 1)
         self.padding = pair(padding, "padding", 0)
-        self.weight = Parameter(np.empty((out_channels, in_channels, *self.kernel_size), dtype=dtype))
-        self.bias = Parameter(np.empty(out_channels, dtype=dtype)) if bias else None
+        self.weight = Parameter.empty((out_channels, in_channels, *self.kernel_size), dtype)
+        self.bias = Parameter.empty(out_channels, dtype) if bias else None
         init.default_(self.weight, self.bias, rng)
 
     def output_shape(self, h: int, w: int) -> tuple[int, int]:

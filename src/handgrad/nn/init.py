@@ -1,7 +1,8 @@
 """Weight initialisers, in place, as `torch.nn.init` names them.
 
 Each takes a Parameter (or ndarray), fills it from `rng` (default: handgrad's global
-generator, see `handgrad.manual_seed`) in its own dtype, and returns it.
+generator, see `handgrad.manual_seed`) in its own dtype, and returns it; inside
+`mode.shapes_only()` it leaves it as it is (a placeholder has no memory to fill).
 fan_in = in_channels·kh·kw (or in_features), fan_out = out_channels·kh·kw.
 """
 
@@ -12,15 +13,18 @@ import math
 import numpy as np
 
 from handgrad._random import resolve
+from handgrad.nn.mode import is_shapes_only
 
 
 def _array(param) -> np.ndarray:
     return param.data if hasattr(param, "data") and isinstance(param.data, np.ndarray) else param
 
 
-def _fill(param, values: np.ndarray):
-    array = _array(param)
-    array[...] = values.astype(array.dtype, copy=False)
+def _fill(param, draw):
+    """Write `draw(shape)` into `param`, cast to its dtype (nothing is drawn inside shapes_only)."""
+    if not is_shapes_only():
+        array = _array(param)
+        array[...] = np.asarray(draw(array.shape)).astype(array.dtype, copy=False)
     return param
 
 
@@ -55,22 +59,20 @@ def _fan(param, mode: str) -> int:
 
 def uniform_(param, a: float = 0.0, b: float = 1.0, rng=None):
     """U(a, b)."""
-    return _fill(param, resolve(rng).uniform(a, b, _array(param).shape))
+    return _fill(param, lambda shape: resolve(rng).uniform(a, b, shape))
 
 
 def normal_(param, mean: float = 0.0, std: float = 1.0, rng=None):
     """N(mean, std²)."""
-    return _fill(param, resolve(rng).normal(mean, std, _array(param).shape))
+    return _fill(param, lambda shape: resolve(rng).normal(mean, std, shape))
 
 
 def zeros_(param):
-    _array(param)[...] = 0
-    return param
+    return _fill(param, lambda shape: 0)
 
 
 def ones_(param):
-    _array(param)[...] = 1
-    return param
+    return _fill(param, lambda shape: 1)
 
 
 def kaiming_uniform_(param, a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "leaky_relu", rng=None):

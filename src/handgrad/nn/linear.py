@@ -19,8 +19,8 @@ class Linear(Module):
     def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype=np.float32, rng=None):
         super().__init__()
         self.in_features, self.out_features = in_features, out_features
-        self.weight = Parameter(np.empty((out_features, in_features), dtype=dtype))
-        self.bias = Parameter(np.empty(out_features, dtype=dtype)) if bias else None
+        self.weight = Parameter.empty((out_features, in_features), dtype)
+        self.bias = Parameter.empty(out_features, dtype) if bias else None
         init.default_(self.weight, self.bias, rng)
 
     def forward(self, x):

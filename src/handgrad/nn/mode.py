@@ -13,6 +13,9 @@ layer file in `handgrad.nn`, so a learner can train with nothing else and step t
 The environment variable HANDGRAD_REFERENCE=1 starts a process in reference mode
 (`HANDGRAD_REFERENCE=1 handgrad train`). The switch lives here, in `nn`, because `nn`
 never imports the engine: the engine reads it.
+
+`shapes_only()` is the other switch here: layers built inside it have parameters of the
+right shapes and dtypes that hold no memory, as layers built on torch's "meta" device.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import os
 
 ENVIRONMENT_VARIABLE = "HANDGRAD_REFERENCE"
 
+_shapes_only = False
 _reference = os.environ.get(ENVIRONMENT_VARIABLE, "").strip().lower() not in ("", "0", "false", "no", "off")
 
 
@@ -44,3 +48,24 @@ class reference_mode:  # noqa: N801 (used as a function and as a context manager
 def is_reference_mode() -> bool:
     """True when the engine is off (see `reference_mode`)."""
     return _reference
+
+
+class shapes_only:  # noqa: N801 (a context manager, named for what happens inside it)
+    """Inside the block, new parameters are placeholders (one zero, broadcast to the
+    parameter's shape: no memory) and the initialisers leave them as they are. Such a model
+    can be counted and its options checked, not run: the settings' checks build the model
+    this way, so checking a model too large for the machine does not fill its memory."""
+
+    def __enter__(self) -> "shapes_only":
+        global _shapes_only
+        self.previous, _shapes_only = _shapes_only, True
+        return self
+
+    def __exit__(self, *exc) -> None:
+        global _shapes_only
+        _shapes_only = self.previous
+
+
+def is_shapes_only() -> bool:
+    """True inside a `shapes_only()` block."""
+    return _shapes_only

@@ -14,6 +14,8 @@ from typing import Iterator
 
 import numpy as np
 
+from handgrad.nn import mode
+
 
 
 class Parameter:
@@ -22,6 +24,13 @@ class Parameter:
     def __init__(self, data):
         self.data = np.asarray(data)
         self.grad: np.ndarray | None = None
+
+    @classmethod
+    def empty(cls, shape, dtype=np.float32) -> "Parameter":
+        """An uninitialised parameter; inside `mode.shapes_only()` a placeholder with no memory."""
+        if mode.is_shapes_only():
+            return cls(np.broadcast_to(np.zeros((), dtype=dtype), shape))
+        return cls(np.empty(shape, dtype=dtype))
 
     @property
     def shape(self) -> tuple[int, ...]:

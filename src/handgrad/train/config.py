@@ -20,9 +20,9 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
-import handgrad
 from handgrad import data, models
 from handgrad.errors import UserError
+from handgrad.nn.mode import shapes_only
 
 OPTIMIZERS = ("adam", "sgd", "momentum", "adagrad", "rmsprop", "adamw")
 SCHEDULERS = ("none", "step", "cosine", "plateau")
@@ -123,7 +123,7 @@ class TrainConfig:
                 values[f.name] = models.convert(value, default, f"setting {f.name!r} ({_flag(f.name)})")
         config = TrainConfig(**values)
         config.model_options = models.resolve_options(config.model, **dict(config.model_options or {}))
-        config._check()  # the cheap checks first: building the model may take much memory
+        config._check()  # the settings' own checks before the model's
         _check_model(config.model, config.model_options)
         if config.lr is None:
             config.lr = DEFAULT_LR[config.optimizer]
@@ -224,23 +224,34 @@ def read_settings(path: str | Path) -> dict:
 
 # what NumPy raises for an array whose size overflows its index range (a width in the
 # billions of billions), as opposed to a ValueError of ours, which is a bug to show
-_NUMPY_SIZE_ERRORS = ("Maximum allowed dimension exceeded", "array is too big")
+_NUMPY_SIZE_ERRORS = ("Maximum allowed dimension exceeded", "array is too big", "iterator is too large")
+_TRAINING_COPIES = 2  # the least any training holds of each parameter: its values and its gradient
 
 
 def _check_model(name: str, options: dict) -> None:
-    """Let the builder check the option values, leaving handgrad's global generator as it was."""
-    generator = handgrad.default_generator()
-    state = generator.bit_generator.state
+    """Let the builder check the option values on a model without memory (`shapes_only`),
+    and refuse a model whose weights and gradients alone would not fit in this machine's memory."""
     try:
-        models.build(name, **options)
-    except MemoryError as exc:
-        raise UserError(f"model {name!r} with options {options}: its parameters do not fit in memory ({exc})") from exc
+        with shapes_only():
+            model = models.build(name, **options)
     except ValueError as exc:
         if not any(text in str(exc) for text in _NUMPY_SIZE_ERRORS):
             raise
         raise UserError(f"model {name!r} with options {options}: its parameters are too large for an array ({exc})") from exc
-    finally:
-        generator.bit_generator.state = state
+    count = sum(param.data.size for param in model.parameters())
+    need = _TRAINING_COPIES * sum(param.data.nbytes for param in model.parameters())
+    memory = _physical_memory()
+    if memory is not None and need > memory:
+        raise UserError(f"model {name!r} with options {options}: its {count:,} parameters need {need / 2**30:.1f} GiB "
+                        f"to train (values and gradients), more than this machine's {memory / 2**30:.1f} GiB of memory")
+
+
+def _physical_memory() -> int | None:
+    """This machine's memory in bytes, or None where the system does not say."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
 
 
 def _flag(name: str) -> str:
