@@ -199,3 +199,25 @@ def test_a_storage_holding_another_study_of_that_name_is_refused_untouched(tmp_p
     assert "holds a different study named 'regularization-quick'" in done.stderr
     assert "epochs: None there, 2 here" in done.stderr
     assert (tmp_path / "study.db").read_bytes() == before
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_a_ctrl_c_that_a_finalizer_swallows_is_remembered():
+    # SQLAlchemy's weakref callbacks run during trials; Python drops an exception raised in
+    # one, so a Ctrl-C landing there must still stop the work loop before its next trial
+    import weakref
+
+    from handgrad.experiments.runner import remembered_interrupts
+
+    class Thing:
+        pass
+
+    with remembered_interrupts() as stop_if_interrupted:
+        stop_if_interrupted()  # no Ctrl-C yet: nothing happens
+        thing = Thing()
+        ref = weakref.ref(thing, lambda _: signal.raise_signal(signal.SIGINT))
+        del thing  # the KeyboardInterrupt is raised inside the callback, and dropped
+        assert ref() is None
+        with pytest.raises(KeyboardInterrupt):
+            stop_if_interrupted()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

@@ -119,13 +119,12 @@ class Study:
     def work(self, progress: "Progress | None" = None) -> None:
         """Take queued trials until none is queued or running (waiting while others run: a later stage, or a
         trial whose worker died, may still need us)."""
-        with remembered_interrupts() as interrupted:
-            self._work(progress, interrupted)
+        with remembered_interrupts() as stop_if_interrupted:
+            self._work(progress, stop_if_interrupted)
 
-    def _work(self, progress, interrupted) -> None:
+    def _work(self, progress, stop_if_interrupted) -> None:
         while True:
-            if interrupted():  # a Ctrl-C whose KeyboardInterrupt a finalizer swallowed
-                raise KeyboardInterrupt
+            stop_if_interrupted()
             store.fail_stale(self.optuna, self.options.heartbeat)
             self.top_up()
             waiting, running = self.pending()
@@ -155,13 +154,19 @@ class Study:
 def remembered_interrupts():
     """Ctrl-C raises KeyboardInterrupt as usual, and is also remembered: Python drops an exception
     raised inside a finalizer ("Exception ignored in ..."), and SQLAlchemy's weakref callbacks run
-    during a trial, so a Ctrl-C landing in one would be lost. The work loop asks again between trials.
+    during a trial, so a Ctrl-C landing in one would be lost. Yields a function that raises
+    KeyboardInterrupt if a Ctrl-C came: work loops call it between trials.
     Left alone when SIGINT is not Python's default handler (ignored, or someone else's)."""
+    seen = []
+
+    def stop_if_interrupted() -> None:
+        if seen:
+            raise KeyboardInterrupt
+
     if threading.current_thread() is not threading.main_thread() or \
             signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
-        yield lambda: False
+        yield stop_if_interrupted
         return
-    seen = []
 
     def interrupt(signum, frame):
         seen.append(signum)
@@ -169,7 +174,7 @@ def remembered_interrupts():
 
     signal.signal(signal.SIGINT, interrupt)
     try:
-        yield lambda: bool(seen)
+        yield stop_if_interrupted
     finally:
         signal.signal(signal.SIGINT, signal.default_int_handler)
 

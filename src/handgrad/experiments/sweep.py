@@ -36,7 +36,7 @@ from optuna.trial import TrialState
 
 from handgrad.errors import UserError
 from handgrad.experiments import store
-from handgrad.experiments.runner import POLL_SECONDS, cores, run_pool, trial_threads
+from handgrad.experiments.runner import POLL_SECONDS, cores, remembered_interrupts, run_pool, trial_threads
 from handgrad.experiments.report import fmt, markdown_table
 from handgrad.train import TrainConfig, TrainingDiverged, Trainer
 
@@ -250,17 +250,19 @@ class Sweep:
     def work(self, say: bool = True) -> None:
         """Run trials until the budget is spent (counting every worker's), then wait for the others' to end."""
         seen = set(self.finished_before)
-        while True:
-            store.fail_stale(self.study, self.heartbeat)
-            waiting, running = self.waiting_or_running()
-            if waiting or self.counted() < self.spec.trials:
-                self.study.optimize(self.objective, n_trials=1, catch=(TrainingDiverged,))
-            elif running:
-                time.sleep(POLL_SECONDS)
-            else:
-                break
-            if say:
-                seen = self.say_finished(seen)
+        with remembered_interrupts() as stop_if_interrupted:
+            while True:
+                stop_if_interrupted()
+                store.fail_stale(self.study, self.heartbeat)
+                waiting, running = self.waiting_or_running()
+                if waiting or self.counted() < self.spec.trials:
+                    self.study.optimize(self.objective, n_trials=1, catch=(TrainingDiverged,))
+                elif running:
+                    time.sleep(POLL_SECONDS)
+                else:
+                    break
+                if say:
+                    seen = self.say_finished(seen)
 
     def say_finished(self, seen: set) -> set:
         trials = self.study.get_trials(deepcopy=False)
