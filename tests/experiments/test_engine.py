@@ -201,8 +201,16 @@ def test_a_storage_holding_another_study_of_that_name_is_refused_untouched(tmp_p
     assert (tmp_path / "study.db").read_bytes() == before
 
 
+@pytest.fixture
+def ctrl_c_raises():
+    """Python's own SIGINT handler during the test (a suite run as a background job ignores SIGINT)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
-def test_a_ctrl_c_that_a_finalizer_swallows_is_remembered():
+def test_a_ctrl_c_that_a_finalizer_swallows_is_remembered(ctrl_c_raises):
     # SQLAlchemy's weakref callbacks run during trials; Python drops an exception raised in
     # one, so a Ctrl-C landing there must still stop the work loop before its next trial
     import weakref
