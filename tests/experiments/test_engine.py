@@ -6,6 +6,7 @@ would, in a subprocess, and compares what results.json says with a serial run's.
 
 import json
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -51,6 +52,14 @@ def serial(tmp_path_factory):
     out = tmp_path_factory.mktemp("serial")
     experiment("--seeds", 2, "--out", out)
     return out, trials(out)
+
+
+@pytest.fixture(scope="module")
+def three_epochs(tmp_path_factory):
+    """The reference of the stop tests: one seed of every variant, 3 epochs, one worker."""
+    out = tmp_path_factory.mktemp("three-epochs")
+    experiment("--seeds", 1, "--epochs", 3, "--out", out)
+    return trials(out)
 
 
 def test_a_serial_study_writes_the_contract(serial):
@@ -138,10 +147,8 @@ def _wait_for_a_running_trial(db, process, seconds=120) -> int:
     raise AssertionError("no trial started")
 
 
-def test_a_worker_killed_mid_trial_is_replaced_and_its_trial_rerun(tmp_path):
-    args = ["--seeds", 2, "--epochs", 3, "--heartbeat", 1]
-    reference = tmp_path / "reference"
-    experiment(*args, "--out", reference)
+def test_a_worker_killed_mid_trial_is_replaced_and_its_trial_rerun(three_epochs, tmp_path):
+    args = ["--seeds", 1, "--epochs", 3, "--heartbeat", 1]
     out = tmp_path / "killed"
     process = subprocess.Popen([sys.executable, "-m", "handgrad", "experiment", STUDY, "--quick", *map(str, args),
                                 "--workers", "2", "--out", str(out)], stdout=subprocess.PIPE,
@@ -152,15 +159,15 @@ def test_a_worker_killed_mid_trial_is_replaced_and_its_trial_rerun(tmp_path):
     _, stderr = process.communicate(timeout=300)
     assert process.returncode == 0, stderr[-3000:]
     assert "stopped by signal 9" in stderr
-    assert trials(out) == trials(reference)
+    assert trials(out) == three_epochs
     url = f"sqlite:///{out / 'study.db'}"
     states = stored_states(url, f"{STUDY}-quick")
     assert any(state == optuna.trial.TrialState.FAIL for _, state in states)  # the killed trial, failed when stale
-    assert_each_trial_completed_once(url, f"{STUDY}-quick", trials(reference))
+    assert_each_trial_completed_once(url, f"{STUDY}-quick", three_epochs)
 
 
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "kill"])
-def test_a_stopped_study_continues_with_the_same_command(stop, tmp_path):
+def test_a_stopped_study_continues_with_the_same_command(stop, three_epochs, tmp_path):
     args = ["--seeds", 1, "--epochs", 3, "--heartbeat", 1, "--out", tmp_path]
     # SIGINT as a terminal gives it, even when the tests run where it is ignored (a background job)
     process = subprocess.Popen([sys.executable, "-m", "handgrad", "experiment", STUDY, "--quick", *map(str, args)],
@@ -174,9 +181,7 @@ def test_a_stopped_study_continues_with_the_same_command(stop, tmp_path):
         assert process.returncode == 130 and "run the same command to continue regularization" in stderr
         assert "Traceback" not in stderr
     experiment(*args)
-    reference = tmp_path / "reference"
-    experiment("--seeds", 1, "--epochs", 3, "--out", reference)
-    assert trials(tmp_path) == trials(reference)
+    assert trials(tmp_path) == three_epochs
 
 
 @pytest.mark.parametrize("args, message", [
@@ -191,8 +196,8 @@ def test_bad_input_is_one_line_and_status_2(args, message, tmp_path):
     assert len(done.stderr.strip().splitlines()) == 1 and "secret" not in done.stderr
 
 
-def test_a_storage_holding_another_study_of_that_name_is_refused_untouched(tmp_path):
-    experiment("--seeds", 1, "--out", tmp_path)
+def test_a_storage_holding_another_study_of_that_name_is_refused_untouched(serial, tmp_path):
+    shutil.copy(serial[0] / "study.db", tmp_path / "study.db")
     before = (tmp_path / "study.db").read_bytes()
     done = experiment("--seeds", 1, "--epochs", 2, "--out", tmp_path, check=False)
     assert done.returncode == 2
