@@ -1,4 +1,4 @@
-"""The switch between the engine and the textbook code.
+"""The library-wide switches: the engine or the textbook code, and building without memory.
 
 `handgrad.engine.Engine` runs a model with tuned kernels and, for large batches, in
 chunks on several cores. `reference_mode()` turns all of that off for the whole library:
@@ -20,6 +20,7 @@ right shapes and dtypes that hold no memory, as layers built on torch's "meta" d
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 ENVIRONMENT_VARIABLE = "HANDGRAD_REFERENCE"
@@ -50,20 +51,18 @@ def is_reference_mode() -> bool:
     return _reference
 
 
-class shapes_only:  # noqa: N801 (a context manager, named for what happens inside it)
+@contextlib.contextmanager
+def shapes_only():
     """Inside the block, new parameters are placeholders (one zero, broadcast to the
     parameter's shape: no memory) and the initialisers leave them as they are. Such a model
     can be counted and its options checked, not run: the settings' checks build the model
     this way, so checking a model too large for the machine does not fill its memory."""
-
-    def __enter__(self) -> "shapes_only":
-        global _shapes_only
-        self.previous, _shapes_only = _shapes_only, True
-        return self
-
-    def __exit__(self, *exc) -> None:
-        global _shapes_only
-        _shapes_only = self.previous
+    global _shapes_only
+    previous, _shapes_only = _shapes_only, True
+    try:
+        yield
+    finally:
+        _shapes_only = previous
 
 
 def is_shapes_only() -> bool:

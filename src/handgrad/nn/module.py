@@ -17,7 +17,6 @@ import numpy as np
 from handgrad.nn import mode
 
 
-
 class Parameter:
     """A trainable array: `.data`, and `.grad` (None until the first backward)."""
 
