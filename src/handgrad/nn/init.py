@@ -24,7 +24,7 @@ def _fill(param, draw):
     """Write `draw(shape)` into `param`, cast to its dtype (nothing is drawn inside shapes_only)."""
     if not is_shapes_only():
         array = _array(param)
-        array[...] = np.asarray(draw(array.shape)).astype(array.dtype, copy=False)
+        array[...] = draw(array.shape)  # the assignment casts to the array's dtype
     return param
 
 
