@@ -120,6 +120,30 @@ def test_load_state_dict_refuses_missing_unexpected_and_wrong_shape():
         np.testing.assert_array_equal(value, before[key])
 
 
+def test_check_state_dict_refuses_as_load_does_and_copies_nothing():
+    from handgrad.nn.mode import shapes_only
+
+    model, state = small_bn_model(), small_bn_model().state_dict()
+    before = model.state_dict()
+    assert model.check_state_dict(state) == ([], [])
+    wrong = OrderedDict((k, v) for k, v in state.items() if k != "0.bias")
+    wrong["5.weight"] = np.zeros((8, 35), np.float32)
+    with pytest.raises(ValueError) as checked:
+        model.check_state_dict(wrong)
+    with pytest.raises(ValueError) as loaded:
+        model.load_state_dict(wrong)
+    assert str(checked.value) == str(loaded.value) == ("cannot load state dict into Sequential: missing keys: 0.bias; "
+                                                       "5.weight: shape (8, 35) in the state dict, (8, 36) in the model")
+    assert model.check_state_dict({"0.weight": state["0.weight"]}, strict=False)[1] == []
+    for key, value in model.state_dict().items():  # a check copies nothing
+        np.testing.assert_array_equal(value, before[key])
+    with shapes_only():  # a model without memory checks a state dict the same way
+        placeholders = small_bn_model()
+    assert placeholders.check_state_dict(state) == ([], [])
+    with pytest.raises(ValueError, match=r"^cannot load state dict into Sequential: missing keys: 0\.bias; 5\.weight"):
+        placeholders.check_state_dict(wrong)
+
+
 def test_load_state_dict_non_strict():
     model, other = small_bn_model(), small_bn_model()
     state = other.state_dict()

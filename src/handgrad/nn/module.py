@@ -182,6 +182,16 @@ class Module:
         Refuses, naming them, keys that are missing or unexpected (when strict) and
         values whose shape does not fit. Returns (missing_keys, unexpected_keys).
         """
+        missing, unexpected = self.check_state_dict(state_dict, strict)
+        for key, module, attr in self._state_slots():
+            if key in state_dict:
+                np.copyto(self._array_of(module, attr), np.asarray(state_dict[key]), casting="unsafe")
+        return missing, unexpected
+
+    def check_state_dict(self, state_dict, strict: bool = True):
+        """The checks of `load_state_dict`, copying nothing: a ValueError naming the keys that are
+        missing or unexpected (when strict) and the values whose shape does not fit; else
+        (missing_keys, unexpected_keys). Works on a model built under `mode.shapes_only()`."""
         slots = {key: (m, a) for key, m, a in self._state_slots()}
         missing = [k for k in slots if k not in state_dict]
         unexpected = [k for k in state_dict if k not in slots]
@@ -197,9 +207,6 @@ class Module:
                     problems.append(f"{key}: shape {value.shape} in the state dict, {target.shape} in the model")
         if problems:
             raise ValueError(f"cannot load state dict into {type(self).__name__}: " + "; ".join(problems))
-        for key, (module, attr) in slots.items():
-            if key in state_dict:
-                np.copyto(self._array_of(module, attr), np.asarray(state_dict[key]), casting="unsafe")
         return missing, unexpected
 
     def to(self, dtype) -> "Module":

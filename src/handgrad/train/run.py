@@ -8,6 +8,7 @@ from pathlib import Path
 from handgrad import models
 from handgrad.errors import MissingFileError, UserError
 from handgrad.nn import Module
+from handgrad.nn.mode import shapes_only
 from handgrad.train import checkpoint
 from handgrad.train.config import TrainConfig
 from handgrad.train.dataset import normalisation, padding
@@ -26,6 +27,13 @@ class SavedRun:
     pad: int
 
 
+def _fit(load, state: dict, model_path: Path, model: str) -> None:
+    try:
+        load(state)
+    except ValueError as exc:
+        raise UserError(f"{model_path} does not fit the run's model {model!r}: {exc}") from exc
+
+
 def load_run(run_dir: str | Path) -> SavedRun:
     """Load the model of `run_dir`; a missing directory or file, or weights that do not fit, raise."""
     run_dir = Path(run_dir)
@@ -37,12 +45,11 @@ def load_run(run_dir: str | Path) -> SavedRun:
     if not model_path.is_file():
         raise MissingFileError(f"{run_dir} has no {MODEL_FILE} yet (no epoch has finished)")
     config = TrainConfig.from_toml(config_path).validated()
-    model = models.build(config.model, **config.model_options)
     state, info = checkpoint.load_model(model_path)
-    try:
-        model.load_state_dict(state)
-    except ValueError as exc:
-        raise UserError(f"{model_path} does not fit the run's model {config.model!r}: {exc}") from exc
+    with shapes_only():  # the file's keys and shapes first: the model itself may be large
+        _fit(models.build(config.model, **config.model_options).check_state_dict, state, model_path, config.model)
+    model = models.build(config.model, **config.model_options)
+    _fit(model.load_state_dict, state, model_path, config.model)
     model.eval()
     if "mean" in info and "std" in info:
         mean, std = float(info["mean"]), float(info["std"])
