@@ -215,24 +215,26 @@ def test_quiet_runs_show_nothing(small_data, monkeypatch):
     assert terminal.getvalue() == ""
 
 
-def test_a_run_whose_weights_do_not_fit_its_large_model_is_refused_before_the_model_is_built(tmp_path):
+def test_weights_that_do_not_fit_a_large_model_are_refused_before_the_model_is_built(tmp_path):
     # a fuzzing find: config.toml asking for an MLP of 5.2e8 parameters (2 GB, so valid) beside
-    # another model's weights; loading built and initialised the whole model before comparing
+    # another model's weights; loading (and resuming) built and initialised the whole model first
     import tracemalloc
 
     from handgrad import models
     from handgrad.train import checkpoint
 
     (tmp_path / "config.toml").write_text(TrainConfig(model="mlp", model_options={"hidden": (666666,)}).to_toml())
-    small = models.build("mlp", hidden=(4,))
-    checkpoint.save_model(tmp_path / "model.safetensors", small.state_dict(), {"mean": 0.1, "std": 0.3})
-    tracemalloc.start()
-    try:
-        with pytest.raises(ValueError, match=r"model\.safetensors does not fit the run's model 'mlp': cannot load "
-                                             r"state dict into Sequential: 1\.weight: shape \(4, 784\) in the state "
-                                             r"dict, \(666666, 784\) in the model; "):
-            load_run(tmp_path)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    assert peak < 2**20
+    small = models.build("mlp", hidden=(4,)).state_dict()
+    checkpoint.save_model(tmp_path / "model.safetensors", small, {"mean": 0.1, "std": 0.3})
+    checkpoint.save_state(tmp_path / "resume.safetensors", {"format": 1, "epoch": 1, "model": small})
+    for load, name in ((load_run, "model"), (resume, "resume")):
+        tracemalloc.start()
+        try:
+            with pytest.raises(ValueError, match=rf"{name}\.safetensors does not fit the run's model 'mlp': cannot load "
+                                                 r"state dict into Sequential: 1\.weight: shape \(4, 784\) in the state "
+                                                 r"dict, \(666666, 784\) in the model; "):
+                load(tmp_path)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert peak < 2**20, name

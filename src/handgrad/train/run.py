@@ -27,11 +27,19 @@ class SavedRun:
     pad: int
 
 
-def _fit(load, state: dict, model_path: Path, model: str) -> None:
+def check_weights(config: TrainConfig, state: dict, where: Path) -> None:
+    """Refuse weights (a state dict) that do not fit the model of `config`, naming `where` they came
+    from; checked on the model built without memory, before a large model takes its memory."""
+    with shapes_only():
+        model = models.build(config.model, **config.model_options)
+    _fit(model.check_state_dict, state, where, config.model)
+
+
+def _fit(load, state: dict, where: Path, model: str) -> None:
     try:
         load(state)
     except ValueError as exc:
-        raise UserError(f"{model_path} does not fit the run's model {model!r}: {exc}") from exc
+        raise UserError(f"{where} does not fit the run's model {model!r}: {exc}") from exc
 
 
 def load_run(run_dir: str | Path) -> SavedRun:
@@ -46,8 +54,7 @@ def load_run(run_dir: str | Path) -> SavedRun:
         raise MissingFileError(f"{run_dir} has no {MODEL_FILE} yet (no epoch has finished)")
     config = TrainConfig.from_toml(config_path).validated()
     state, info = checkpoint.load_model(model_path)
-    with shapes_only():  # the file's keys and shapes first: the model itself may be large
-        _fit(models.build(config.model, **config.model_options).check_state_dict, state, model_path, config.model)
+    check_weights(config, state, model_path)
     model = models.build(config.model, **config.model_options)
     _fit(model.load_state_dict, state, model_path, config.model)
     model.eval()

@@ -56,6 +56,7 @@ from handgrad.train.history import epoch_line, readable, write_csv
 from handgrad.train.monitor import LayerMonitor, read_layers_csv
 from handgrad.train.optimizers import build_optimizer, build_scheduler
 from handgrad.train.plots import plot_curves, plot_layers
+from handgrad.train.run import check_weights
 
 REFRESH = 10  # steps between progress-bar updates
 BAR_INTERVAL = 0.5  # least seconds between redraws of the progress bar
@@ -370,7 +371,10 @@ def resume(run_dir: str | Path, epochs: int | None = None, quiet: bool = False, 
         updates["epochs"] = epochs
     if data_dir is not None:
         updates["data_dir"] = str(data_dir)
-    trainer = Trainer(dataclasses.replace(config, **updates), log=log)
+    config = dataclasses.replace(config, **updates).validated()
+    if isinstance(state.get("model"), dict):  # else load_state says what is wrong with the file
+        check_weights(config, state["model"], run_dir / RESUME_FILE)  # before the data and the model load
+    trainer = Trainer(config, log=log)
     trainer.load_state(state, str(run_dir / RESUME_FILE))
     checkpoint.remove_temporaries(run_dir)
     checkpoint.atomic_write(run_dir / CONFIG_FILE, trainer.config.to_toml())
