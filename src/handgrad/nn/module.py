@@ -14,7 +14,7 @@ from typing import Iterator
 
 import numpy as np
 
-from handgrad.nn import mode
+from handgrad.nn.mode import is_shapes_only
 
 
 class Parameter:
@@ -27,7 +27,7 @@ class Parameter:
     @classmethod
     def empty(cls, shape, dtype=np.float32) -> "Parameter":
         """An uninitialised parameter; inside `mode.shapes_only()` a placeholder with no memory."""
-        if mode.is_shapes_only():
+        if is_shapes_only():
             return cls(np.broadcast_to(np.zeros((), dtype=dtype), shape))
         return cls(np.empty(shape, dtype=dtype))
 
