@@ -3,6 +3,7 @@
 import pytest
 
 from handgrad.train import DEFAULT_LR, TrainConfig, read_settings
+from memory_helpers import peak_allocation
 
 
 def test_validated_fills_the_learning_rate_and_weight_decay_of_the_optimizer():
@@ -51,16 +52,8 @@ def test_bad_settings_raise_naming_the_setting(changes, message):
 def test_checking_a_large_model_allocates_none_of_it():
     # a fuzzing find: checking a valid three-layer convnet of 2.6e8 parameters (1 GB) filled
     # the fuzzer's memory, because the check built and initialised the whole model
-    import tracemalloc
-
     config = TrainConfig(model="three-layer-convnet", model_options={"input_size": 1428, "hidden_dim": 1})
-    tracemalloc.start()
-    try:
-        config.validated()
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    assert peak < 2**20
+    assert peak_allocation(config.validated) < 2**20
 
 
 def test_a_model_whose_values_and_gradients_exceed_the_memory_is_refused(monkeypatch):

@@ -13,6 +13,7 @@ from handgrad import data, models, nn
 from handgrad.train import RunResult, Trainer, TrainConfig, TrainingDiverged, fit, load_run, read_csv, resume
 from handgrad.train import trainer as trainer_module
 from handgrad.train.monitor import read_layers_csv
+from memory_helpers import peak_allocation
 
 
 def quiet(limit=600, **settings):
@@ -218,9 +219,6 @@ def test_quiet_runs_show_nothing(small_data, monkeypatch):
 def test_weights_that_do_not_fit_a_large_model_are_refused_before_the_model_is_built(tmp_path):
     # a fuzzing find: config.toml asking for an MLP of 5.2e8 parameters (2 GB, so valid) beside
     # another model's weights; loading (and resuming) built and initialised the whole model first
-    import tracemalloc
-
-    from handgrad import models
     from handgrad.train import checkpoint
 
     (tmp_path / "config.toml").write_text(TrainConfig(model="mlp", model_options={"hidden": (666666,)}).to_toml())
@@ -228,13 +226,10 @@ def test_weights_that_do_not_fit_a_large_model_are_refused_before_the_model_is_b
     checkpoint.save_model(tmp_path / "model.safetensors", small, {"mean": 0.1, "std": 0.3})
     checkpoint.save_state(tmp_path / "resume.safetensors", {"format": 1, "epoch": 1, "model": small})
     for load, name in ((load_run, "model"), (resume, "resume")):
-        tracemalloc.start()
-        try:
+        def refused():
             with pytest.raises(ValueError, match=rf"{name}\.safetensors does not fit the run's model 'mlp': cannot load "
                                                  r"state dict into Sequential: 1\.weight: shape \(4, 784\) in the state "
                                                  r"dict, \(666666, 784\) in the model; "):
                 load(tmp_path)
-            peak = tracemalloc.get_traced_memory()[1]
-        finally:
-            tracemalloc.stop()
-        assert peak < 2**20, name
+
+        assert peak_allocation(refused) < 2**20, name
